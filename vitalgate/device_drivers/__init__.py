@@ -1,0 +1,1 @@
+"""GATT codecs, per-profile drivers and the connection manager (on bleak)."""

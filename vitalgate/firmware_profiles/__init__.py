@@ -1,0 +1,1 @@
+"""TOML profiles of real device models and their pydantic loader."""

@@ -1,0 +1,1 @@
+"""The daemon: wiring, residents and kits, the alert lifecycle, the store-and-forward outbox."""

@@ -1,0 +1,1 @@
+"""Emulated BLE health devices on bumble, for tests and the demo."""
