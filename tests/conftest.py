@@ -16,3 +16,23 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"{SHARED_DATA} is missing: tests read the real data from ../shared/data")
     return SHARED_DATA
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real mosquitto on a free loopback port (anonymous, no persistence)."""
+    from servers import Mosquitto
+
+    broker = Mosquitto(tmp_path / "mosquitto").start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def victoria(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real single-node VictoriaMetrics on a free loopback port."""
+    from servers import VictoriaMetrics
+
+    vm = VictoriaMetrics(tmp_path / "vm").start()
+    yield vm
+    vm.stop()
