@@ -120,3 +120,26 @@ def reading_id(r: Reading) -> str:
         ";".join(f"{c.name}={c.value!r}" for c in r.components),
     ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class EcgSamples:
+    """A chunk of raw ECG from a patch or strap (e.g. Polar PMD), in microvolts."""
+
+    device: DeviceIdentity
+    fs_hz: float
+    samples_uv: tuple[int, ...]
+    first_sample_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BeatIntervals:
+    """RR intervals (seconds) from a Heart Rate Measurement (0x2A37), oldest first."""
+
+    device: DeviceIdentity
+    rr_s: tuple[float, ...]
+    received_at: datetime
+
+
+#: Everything a driver may emit upward.
+DeviceOutput = Reading | EcgSamples | BeatIntervals
