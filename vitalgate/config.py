@@ -103,6 +103,10 @@ class BleSettings(_Section):
     scan_timeout_s: float = Field(default=10.0, gt=0)
     connect_timeout_s: float = Field(default=20.0, gt=0)
     allow: list[str] = Field(default_factory=list, description="paired device addresses")
+    bumble_link: str = Field(
+        default="default", pattern=SEGMENT,
+        description="with backend = 'bumble': name of the in-process link the emulated devices share",
+    )
 
 
 class Settings(BaseSettings):
