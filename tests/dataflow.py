@@ -1,0 +1,89 @@
+"""Helpers shared by the data-path tests: settings, readings, sources, store queries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from vitalgate.config import Settings
+from vitalgate.gateway.ports import Emit
+from vitalgate.readings import DeviceIdentity, Reading
+from vitalgate.vocabulary import Kind
+
+BP_CUFF = DeviceIdentity("AA:00:00:00:00:01", model="BP-X1", manufacturer="Acme", serial="SN1", firmware="1.0")
+GLUCO = DeviceIdentity("AA:00:00:00:00:02", model="GL-2", manufacturer="Acme", serial="SN2")
+RESIDENTS = {"devices": {BP_CUFF.address: "r-001", GLUCO.address: "r-002"}}
+T0 = datetime(2026, 3, 1, 8, 0, 0, 123_000, tzinfo=UTC)
+
+
+def settings(tmp: Path, broker_url: str, **extra: Any) -> Settings:
+    data: dict[str, Any] = {
+        "site": {"id": "hut7", "gateway": "gw-a"},
+        "mqtt": {
+            "url": broker_url, "reconnect_min_s": 0.05, "reconnect_max_s": 0.5,
+            "connect_timeout_s": 3,
+        },
+        "outbox": {"path": str(tmp / "outbox.sqlite")},
+        "store": {"kind": "sqlite", "sqlite_path": str(tmp / "store.sqlite")},
+        "residents": RESIDENTS,
+    }
+    for k, v in extra.items():
+        data[k] = {**data.get(k, {}), **v}
+    return Settings(**data)
+
+
+def readings(n: int) -> list[Reading]:
+    """``n`` readings alternating BP (r-001) and glucose (r-002), one second apart."""
+    out = []
+    for i in range(n):
+        at = T0 + timedelta(seconds=i)
+        if i % 2 == 0:
+            out.append(Reading.of(
+                Kind.BLOOD_PRESSURE,
+                {"systolic": 120.0 + i, "diastolic": 80.0 + i / 2, "pulse": 60.0 + i % 7},
+                at, BP_CUFF, user_slot=None,
+            ))
+        else:
+            out.append(Reading.of(Kind.GLUCOSE, {"glucose": 5.0 + i / 100}, at, GLUCO, context="fasting"))
+    return out
+
+
+@dataclass
+class ListSource:
+    """A device source that emits a fixed list of readings, then returns."""
+
+    items: list[Reading]
+    done: asyncio.Event | None = None
+
+    async def run(self, emit: Emit) -> None:
+        for r in self.items:
+            await emit(r)
+        if self.done is not None:
+            self.done.set()
+
+
+def vm_export(base_url: str, match: str) -> list[dict[str, Any]]:
+    q = urllib.parse.urlencode({"match[]": match})
+    with urllib.request.urlopen(f"{base_url}/api/v1/export?{q}", timeout=10) as resp:
+        return [json.loads(line) for line in resp.read().decode().splitlines() if line.strip()]
+
+
+def vm_points(base_url: str) -> int:
+    return sum(len(s["values"]) for s in vm_export(base_url, '{__name__=~"blood_pressure_.*|glucose_.*"}'))
+
+
+async def until(pred: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll ``pred`` until true, with a deadline (the store has no change notification)."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)

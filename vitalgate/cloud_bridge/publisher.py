@@ -1,0 +1,159 @@
+"""The publisher: drains the durable outbox to the broker at QoS 1.
+
+An entry is deleted from the outbox only after its PUBACK: :meth:`aiomqtt.Client.publish` at
+QoS 1 waits for paho's ``on_publish`` callback, which paho calls on PUBACK for QoS 1 messages.
+On connect it publishes the retained ``status`` (online) and registers the same topic as its last
+will with ``online = false``. A lost connection is retried with capped, jittered exponential
+backoff; each attempt has a timeout; the state is logged once per change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Protocol
+
+import aiomqtt
+
+from vitalgate import __version__
+from vitalgate.cloud_bridge.connection import Backoff, StateLog, connect
+from vitalgate.cloud_bridge.topics import Topics
+from vitalgate.cloud_bridge.wire import Status, dump_payload
+from vitalgate.config import MqttSettings
+
+log = logging.getLogger(__name__)
+
+
+class Source(Protocol):
+    """What the publisher drains (implemented by :class:`vitalgate.gateway.outbox.Outbox`)."""
+
+    changed: asyncio.Event
+
+    def __len__(self) -> int: ...
+
+    def peek(self, limit: int = 200) -> list[_Entry]: ...
+
+    def delete(self, ids: list[int]) -> None: ...
+
+
+class _Entry(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def qos(self) -> int: ...
+    @property
+    def retain(self) -> bool: ...
+
+
+class Publisher:
+    """Relays an outbox to MQTT until cancelled. Run :meth:`run` in a task.
+
+    Parameters
+    ----------
+    settings:
+        The ``[mqtt]`` section.
+    outbox:
+        The durable outbox to drain.
+    topics:
+        This gateway's topics (for the status and last will).
+    batch:
+        How many messages are in flight at once.
+    """
+
+    def __init__(
+        self, settings: MqttSettings, outbox: Source, topics: Topics, *, batch: int = 200
+    ) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.topics = topics
+        self.batch = batch
+        self.connected = asyncio.Event()
+        self.published = 0
+        self.client: aiomqtt.Client | None = None
+        self._state = StateLog(f"publisher {topics.base} -> {settings.url}")
+        self._protocol: aiomqtt.ProtocolVersion | None = None
+        self._since = datetime.now(UTC)
+
+    def _status(self, online: bool) -> bytes:
+        return dump_payload(
+            Status(
+                site=self.topics.site,
+                gateway=self.topics.gateway,
+                online=online,
+                version=__version__,
+                since=self._since,
+                outbox_pending=len(self.outbox) if online else None,
+            )
+        )
+
+    async def run(self) -> None:
+        """Connect, drain, reconnect on failure; returns only when cancelled."""
+        backoff = Backoff(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
+        client_id = self.settings.client_id or f"vitalgate-{self.topics.site}-{self.topics.gateway}"
+        will = aiomqtt.Will(self.topics.status, self._status(False), qos=1, retain=True)
+        while True:
+            try:
+                async with contextlib.AsyncExitStack() as stack:
+                    client, self._protocol = await connect(
+                        stack, self.settings, client_id=client_id, will=will,
+                        preferred=self._protocol,
+                    )
+                    self.client = client
+                    self._state.set("connected", f"MQTT {self._protocol.name}")
+                    backoff.reset()
+                    await client.publish(self.topics.status, self._status(True), qos=1, retain=True)
+                    self.connected.set()
+                    await self._drain(client)
+            except aiomqtt.MqttError as err:
+                self._state.set("disconnected", str(err) or type(err).__name__)
+            finally:
+                self.connected.clear()
+                self.client = None
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        while True:
+            self.outbox.changed.clear()
+            entries = self.outbox.peek(self.batch)
+            if not entries:
+                await _wait_change_or_loss(self.outbox.changed, client)
+                continue
+            results = await asyncio.gather(
+                *(
+                    client.publish(e.topic, e.payload, qos=e.qos, retain=e.retain)
+                    for e in entries
+                ),
+                return_exceptions=True,
+            )
+            acked = [e.id for e, r in zip(entries, results, strict=True) if r is None]
+            self.outbox.delete(acked)
+            self.published += len(acked)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if failed:
+                if any(not isinstance(r, Exception) for r in failed):
+                    raise next(r for r in failed if not isinstance(r, Exception))
+                raise aiomqtt.MqttError(f"{len(failed)} publish(es) failed: {failed[0]!r}")
+
+    async def publish_now(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """Publish outside the outbox (status updates); raises if not connected."""
+        if self.client is None:
+            raise aiomqtt.MqttError("not connected")
+        await self.client.publish(topic, payload, qos=1, retain=retain)
+
+
+async def _wait_change_or_loss(changed: asyncio.Event, client: aiomqtt.Client) -> None:
+    """Wait for new outbox entries; raise :class:`aiomqtt.MqttError` if the connection drops."""
+    lost: asyncio.Future[None] = client._disconnected  # aiomqtt has no public hook
+    waiter = asyncio.ensure_future(changed.wait())
+    try:
+        await asyncio.wait({waiter, lost}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if lost.done():
+        raise aiomqtt.MqttError("connection lost")

@@ -1,0 +1,262 @@
+"""The gateway daemon: device sources -> attribution -> screening -> durable outbox -> MQTT.
+
+:class:`Gateway` is an async context manager owning one :class:`asyncio.TaskGroup` with named
+tasks: one per device source, the publisher, the acknowledgement listener and the screeners'
+clock. Leaving the context (or cancelling :meth:`Gateway.run`, e.g. on SIGTERM) cancels them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+import aiomqtt
+
+from vitalgate.cloud_bridge.connection import Backoff, StateLog, connect
+from vitalgate.cloud_bridge.publisher import Publisher
+from vitalgate.cloud_bridge.topics import Topics
+from vitalgate.cloud_bridge.wire import (
+    Ack,
+    Alert,
+    Observation,
+    Severity,
+    dump_payload,
+    parse_payload,
+)
+from vitalgate.config import Settings
+from vitalgate.errors import MalformedPayload, OutboxFull
+from vitalgate.gateway.outbox import Outbox
+from vitalgate.gateway.ports import Attributed, Attributor, DeviceSource, Held, Screener
+from vitalgate.readings import BeatIntervals, DeviceOutput, EcgSamples, Reading
+
+log = logging.getLogger(__name__)
+
+
+class StreamScreener(Protocol):
+    """Screens ECG samples / RR intervals (the ECG monitor); returns alert updates."""
+
+    def feed(self, output: EcgSamples | BeatIntervals) -> list[Alert]: ...
+
+
+@dataclass
+class StaticAttributor:
+    """Attribution by a fixed table: ``(address, user slot)`` first, then the address alone.
+
+    A reading from an unknown device, or from a multi-user monitor whose slot is not in the
+    table, is :class:`Held` — never given to a guessed resident.
+    """
+
+    devices: dict[str, str] = field(default_factory=dict)
+    slots: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, residents: dict[str, Any]) -> StaticAttributor:
+        """From ``[residents.devices]`` (``"ADDRESS" = "resident"`` or
+        ``"ADDRESS#SLOT" = "resident"``); other keys of ``[residents]`` belong to other parts."""
+        devices: dict[str, str] = {}
+        slots: dict[tuple[str, int], str] = {}
+        for key, resident in dict(residents.get("devices", {})).items():
+            address, _, slot = str(key).partition("#")
+            if slot:
+                slots[(address.upper(), int(slot))] = str(resident)
+            else:
+                devices[address.upper()] = str(resident)
+        return cls(devices, slots)
+
+    def attribute(self, reading: Reading) -> Attributed | Held:
+        address = reading.device.address.upper()
+        if reading.user_slot is not None:
+            who = self.slots.get((address, reading.user_slot))
+            if who is not None:
+                return Attributed(who)
+            if any(a == address for a, _ in self.slots):
+                return Held(f"user slot {reading.user_slot} of {address} is not assigned")
+        who = self.devices.get(address)
+        if who is None:
+            return Held(f"device {address} is not assigned to a resident")
+        return Attributed(who)
+
+
+def reading_json(r: Reading) -> str:
+    """A held reading as JSON (for the ``held`` table and the console)."""
+    return json.dumps(
+        {
+            "reading_id": r.reading_id,
+            "kind": r.kind.value,
+            "values": {c.name: c.value for c in r.components},
+            "units": {c.name: c.unit for c in r.components},
+            "measured_at": r.measured_at.isoformat(),
+            "device": r.device.address,
+            "user_slot": r.user_slot,
+            "sequence": r.sequence,
+        }
+    )
+
+
+class Gateway:
+    """The daemon. ``async with Gateway(settings, sources) as gw: await gw.wait()``.
+
+    Parameters
+    ----------
+    settings:
+        The whole configuration.
+    sources:
+        Device sources (the BLE connection manager, a replay, the demo's emulated devices).
+    attributor:
+        Who a reading belongs to; default :class:`StaticAttributor` from ``[residents]``.
+    screeners:
+        Vitals screeners (observations, acks, time -> alerts).
+    ecg_screeners:
+        Stream screeners fed ECG samples and RR intervals.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        sources: Sequence[DeviceSource],
+        *,
+        attributor: Attributor | None = None,
+        screeners: Sequence[Screener] = (),
+        ecg_screeners: Sequence[StreamScreener] = (),
+        tick_s: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.sources = list(sources)
+        self.attributor = attributor or StaticAttributor.from_config(settings.residents)
+        self.screeners = list(screeners)
+        self.ecg_screeners = list(ecg_screeners)
+        self.tick_s = tick_s
+        self.topics = Topics(settings.site.id, settings.site.gateway)
+        o = settings.outbox
+        self.outbox = Outbox(o.path, max_bytes=o.max_bytes, synchronous=o.synchronous)
+        self.publisher = Publisher(settings.mqtt, self.outbox, self.topics, batch=o.batch)
+        self.queued = 0
+        self.held = 0
+        self.sources_done = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        self.outbox.open()
+        self._task = asyncio.create_task(self.run(), name="gateway")
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.outbox.close()
+
+    async def wait(self) -> None:
+        """Wait until the gateway stops (it runs until cancelled)."""
+        if self._task is not None:
+            await self._task
+
+    async def run(self) -> None:
+        """All tasks of the gateway; returns only when cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.publisher.run(), name="publisher")
+            tg.create_task(self._ack_listener(), name="ack-listener")
+            if self.screeners:
+                tg.create_task(self._clock(), name="screener-clock")
+            for i, source in enumerate(self.sources):
+                tg.create_task(self._run_source(source), name=f"source-{i}-{type(source).__name__}")
+
+    async def _run_source(self, source: DeviceSource) -> None:
+        await source.run(self.emit)
+        self.sources_done += 1
+        log.info("device source %s finished", type(source).__name__)
+
+    # -- the data path ---------------------------------------------------------------------------
+
+    async def emit(self, output: DeviceOutput) -> None:
+        """Accept one device output (the :data:`vitalgate.gateway.ports.Emit` callback)."""
+        if isinstance(output, Reading):
+            self.accept_reading(output)
+        else:
+            for s in self.ecg_screeners:
+                self.queue_alerts(s.feed(output))
+
+    def accept_reading(self, reading: Reading) -> Observation | None:
+        """Attribute, queue and screen one reading; the observation, or ``None`` if held."""
+        verdict = self.attributor.attribute(reading)
+        if isinstance(verdict, Held):
+            self._hold(reading, verdict.reason)
+            return None
+        obs = Observation.from_reading(
+            reading, site=self.topics.site, gateway=self.topics.gateway, resident=verdict.resident
+        )
+        try:
+            self.outbox.put(self.topics.obs(obs.resident, obs.kind.value), dump_payload(obs))
+        except OutboxFull as err:
+            self._hold(reading, f"outbox full: {err}")
+            return None
+        self.queued += 1
+        for s in self.screeners:
+            self.queue_alerts(s.observe(obs))
+        return obs
+
+    def _hold(self, reading: Reading, reason: str) -> None:
+        if self.outbox.hold(reading.reading_id, reason, reading_json(reading)):
+            self.held += 1
+            log.warning(
+                "held %s reading %s from %s: %s",
+                reading.kind.value, reading.reading_id, reading.device.address, reason,
+            )
+
+    def queue_alerts(self, alerts: list[Alert]) -> None:
+        """Queue alert updates for the clinician, the resident and (critical) the fast channel."""
+        for a in alerts:
+            body = dump_payload(a)
+            self.outbox.put(self.topics.alert(a.resident), body, priority="alert")
+            self.outbox.put(self.topics.notify(a.resident), body, priority="alert")
+            if a.severity == Severity.CRITICAL:
+                self.outbox.put(self.topics.critical(a.resident), body, retain=True, priority="alert")
+
+    async def _clock(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            now = datetime.now(UTC)
+            for s in self.screeners:
+                self.queue_alerts(s.tick(now))
+
+    async def _ack_listener(self) -> None:
+        """Pass acknowledgements from ``.../alert/+/ack`` to the screeners."""
+        m = self.settings.mqtt
+        backoff = Backoff(m.reconnect_min_s, m.reconnect_max_s)
+        state = StateLog(f"ack listener {self.topics.base}")
+        client_id = f"{m.client_id or f'vitalgate-{self.topics.site}-{self.topics.gateway}'}-acks"
+        while True:
+            try:
+                async with contextlib.AsyncExitStack() as stack:
+                    client, _ = await connect(stack, m, client_id=client_id)
+                    await client.subscribe(self.topics.ack("+"), qos=1)
+                    state.set("subscribed")
+                    backoff.reset()
+                    async for msg in client.messages:
+                        self._on_ack(str(msg.topic), msg.payload)
+            except aiomqtt.MqttError as err:
+                state.set("disconnected", str(err) or type(err).__name__)
+            await asyncio.sleep(backoff.next_delay())
+
+    def _on_ack(self, topic: str, payload: object) -> None:
+        raw = payload if isinstance(payload, bytes) else str(payload).encode()
+        try:
+            ack = parse_payload(raw, source=topic)
+        except MalformedPayload as err:
+            log.warning("ignored acknowledgement: %s", err)
+            return
+        if not isinstance(ack, Ack):
+            log.warning("ignored a %s payload on ack topic %s", ack.type, topic)
+            return
+        for s in self.screeners:
+            self.queue_alerts(s.acknowledge(ack))

@@ -1,0 +1,224 @@
+"""The durable outbox: SQLite in WAL mode, store-and-forward to the MQTT publisher.
+
+A message is committed (``synchronous = FULL`` by default, so it is on disk) before
+:meth:`Outbox.put` returns, and deleted only after the broker's PUBACK
+(:meth:`Outbox.delete`). A crash or ``kill -9`` between the PUBACK and the delete re-sends the
+message once more; the store is idempotent on ``reading_id``, so nothing is lost or doubled.
+
+Bound and policy
+----------------
+The payload bytes waiting in the outbox are bounded by ``max_bytes``. When a *reading* would
+exceed the bound it is refused with :class:`~vitalgate.errors.OutboxFull` (logged as an error):
+the caller keeps it (a device keeps its record in memory; the gateway holds it) rather than the
+outbox silently dropping older data. *Alerts* are never refused and never evicted: they may take
+the outbox over its bound. Alerts are sent before readings.
+
+Held readings (no confident resident) live in the ``held`` table of the same database until a
+person assigns them; they are never published under a guessed resident.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Self
+
+from vitalgate.errors import OutboxFull
+
+log = logging.getLogger(__name__)
+
+Priority = Literal["alert", "reading"]
+_RANK: dict[str, int] = {"alert": 0, "reading": 1}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    rank INTEGER NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    retain INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_order ON outbox (rank, id);
+CREATE TABLE IF NOT EXISTS held (
+    reading_id TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    reading TEXT NOT NULL,
+    held_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One message waiting for its PUBACK."""
+
+    id: int
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    priority: Priority
+
+
+class Outbox:
+    """A durable, bounded FIFO of MQTT messages (alerts first). An async context manager.
+
+    Parameters
+    ----------
+    path:
+        The SQLite file; its directory is created.
+    max_bytes:
+        Bound on the payload bytes of waiting messages (readings are refused beyond it).
+    synchronous:
+        SQLite ``synchronous`` pragma: ``FULL`` (default) survives power loss; ``NORMAL`` in WAL
+        mode survives a process crash but may lose the last commits on power loss.
+    """
+
+    def __init__(
+        self, path: Path | str, *, max_bytes: int = 256 * 1024 * 1024, synchronous: str = "FULL"
+    ) -> None:
+        if synchronous not in {"FULL", "NORMAL"}:
+            raise ValueError(f"synchronous={synchronous!r}; use 'FULL' or 'NORMAL'")
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self._synchronous = synchronous
+        self._db: sqlite3.Connection | None = None
+        self._bytes = 0
+        self._count = 0
+        self.changed = asyncio.Event()
+        self.refused = 0
+
+    async def __aenter__(self) -> Self:
+        self.open()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Open (creating if needed) the database."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self._synchronous}")
+        db.executescript(_SCHEMA)
+        self._db = db
+        n, size = db.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetchone()
+        self._count, self._bytes = int(n), int(size)
+        if n:
+            log.info("outbox %s: %d message(s) waiting from before (%d bytes)", self.path, n, size)
+            self.changed.set()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("the outbox is not open; use 'async with Outbox(...)'")
+        return self._db
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._bytes
+
+    def put(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+        priority: Priority = "reading",
+    ) -> int:
+        """Commit one message; returns its id once it is durable.
+
+        Raises
+        ------
+        OutboxFull
+            A reading would take the outbox beyond ``max_bytes`` (alerts are always accepted).
+        """
+        if priority not in _RANK:
+            raise ValueError(f"priority={priority!r}; use 'alert' or 'reading'")
+        if priority == "reading" and self._bytes + len(payload) > self.max_bytes:
+            self.refused += 1
+            log.error(
+                "outbox %s full (%d of %d bytes, %d waiting): refused a reading for %s; "
+                "check the broker connection or raise outbox.max_bytes",
+                self.path, self._bytes, self.max_bytes, self._count, topic,
+            )
+            raise OutboxFull(
+                f"outbox {self.path} holds {self._bytes} bytes, bound {self.max_bytes}: reading "
+                f"for {topic} refused; restore the broker connection or raise outbox.max_bytes"
+            )
+        cur = self.db.execute(
+            "INSERT INTO outbox (rank, topic, payload, qos, retain, created_at) VALUES (?,?,?,?,?,?)",
+            (_RANK[priority], topic, payload, qos, int(retain), time.time()),
+        )
+        self._count += 1
+        self._bytes += len(payload)
+        self.changed.set()
+        return int(cur.lastrowid or 0)
+
+    def peek(self, limit: int = 200) -> list[Entry]:
+        """The next ``limit`` messages to send, alerts first, then oldest first."""
+        rows = self.db.execute(
+            "SELECT id, topic, payload, qos, retain, rank FROM outbox ORDER BY rank, id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            Entry(int(i), t, bytes(p), int(q), bool(r), "alert" if k == 0 else "reading")
+            for i, t, p, q, r, k in rows
+        ]
+
+    def delete(self, ids: list[int]) -> None:
+        """Forget messages the broker acknowledged (PUBACK)."""
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            n, size = db.execute(
+                f"SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox WHERE id IN ({marks})",
+                ids,
+            ).fetchone()
+            db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", ids)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._count -= int(n)
+        self._bytes -= int(size)
+
+    # -- held readings --------------------------------------------------------------------------
+
+    def hold(self, reading_id: str, reason: str, reading_json: str) -> bool:
+        """Keep an unattributed reading; ``False`` if it was already held."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO held (reading_id, reason, reading, held_at) VALUES (?,?,?,?)",
+            (reading_id, reason, reading_json, time.time()),
+        )
+        return cur.rowcount > 0
+
+    def held(self) -> list[tuple[str, str, str]]:
+        """``(reading_id, reason, reading JSON)`` of every held reading, oldest first."""
+        return [
+            (str(a), str(b), str(c))
+            for a, b, c in self.db.execute(
+                "SELECT reading_id, reason, reading FROM held ORDER BY held_at"
+            )
+        ]
+
+    def release(self, reading_id: str) -> None:
+        """Remove a held reading (after a person assigned it and it was re-queued)."""
+        self.db.execute("DELETE FROM held WHERE reading_id = ?", (reading_id,))
