@@ -80,10 +80,10 @@ def vm_points(base_url: str) -> int:
     return sum(len(s["values"]) for s in vm_export(base_url, '{__name__=~"blood_pressure_.*|glucose_.*"}'))
 
 
-async def until(pred: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+async def until(pred: Callable[[], bool], within: float = 30.0, what: str = "condition") -> None:
     """Poll ``pred`` until true, with a deadline (the store has no change notification)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not pred():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise AssertionError(f"timed out after {within} s waiting for {what}")
         await asyncio.sleep(0.05)

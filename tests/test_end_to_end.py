@@ -32,25 +32,33 @@ async def worker(cfg: Settings, sink: Sink) -> AsyncIterator[IngestWorker]:
 async def test_readings_reach_victoriametrics_exactly(tmp_path: Path, mosquitto, victoria) -> None:
     cfg = settings(tmp_path, mosquitto.url)
     items = readings(40)
-    async with InfluxSink(victoria.url, token=None, org="o", bucket="b") as sink, worker(cfg, sink) as w:
-        async with Gateway(cfg, [ListSource(items)]) as gw:
-            await until(lambda: w.stored_observations >= len(items), what="40 observations ingested")
-            assert len(gw.outbox) == 0
+    async with (
+        InfluxSink(victoria.url, token=None, org="o", bucket="b") as sink,
+        worker(cfg, sink) as w,
+        Gateway(cfg, [ListSource(items)]) as gw,
+    ):
+        await until(lambda: w.stored_observations >= len(items), what="40 observations ingested")
+        assert len(gw.outbox) == 0
     victoria.flush()
     bp = [r for r in items if r.kind == Kind.BLOOD_PRESSURE]
     series = {s["metric"]["__name__"]: s for s in vm_export(victoria.url, '{__name__=~"blood_pressure_.*"}')}
     assert set(series) == {"blood_pressure_systolic", "blood_pressure_diastolic", "blood_pressure_pulse"}
     sys_ = series["blood_pressure_systolic"]
     labels = sys_["metric"]
-    assert labels["site"] == "hut7" and labels["gateway"] == "gw-a" and labels["resident"] == "r-001"
-    assert labels["device_model"] == "BP-X1" and labels["device_serial"] == "SN1"
-    assert labels["unit_systolic"] == "mm[Hg]" and labels["unit_pulse"] == "/min"
+    assert labels["site"] == "hut7"
+    assert labels["gateway"] == "gw-a"
+    assert labels["resident"] == "r-001"
+    assert labels["device_model"] == "BP-X1"
+    assert labels["device_serial"] == "SN1"
+    assert labels["unit_systolic"] == "mm[Hg]"
+    assert labels["unit_pulse"] == "/min"
     assert sys_["timestamps"] == [int(r.measured_at.timestamp() * 1000) for r in bp]
     assert sys_["values"] == [r.value("systolic") for r in bp]
     assert series["blood_pressure_diastolic"]["values"] == [r.value("diastolic") for r in bp]
     glu = vm_export(victoria.url, '{__name__="glucose_glucose"}')
     assert len(glu) == 1
-    assert glu[0]["metric"]["resident"] == "r-002" and glu[0]["metric"]["unit_glucose"] == "mmol/L"
+    assert glu[0]["metric"]["resident"] == "r-002"
+    assert glu[0]["metric"]["unit_glucose"] == "mmol/L"
     assert glu[0]["metric"]["context"] == "fasting"
     gl = [r for r in items if r.kind == Kind.GLUCOSE]
     assert glu[0]["values"] == [r.value("glucose") for r in gl]
@@ -69,8 +77,10 @@ async def test_readings_reach_sqlite_store_once(tmp_path: Path, mosquitto) -> No
     assert [o.reading_id for o in stored] == [r.reading_id for r in items]
     assert sink.duplicates == len(items)
     first = stored[0]
-    assert first.resident == "r-001" and first.value("systolic") == 120.0
-    assert first.components[0].unit == "mm[Hg]" and first.measured_at == items[0].measured_at
+    assert first.resident == "r-001"
+    assert first.value("systolic") == 120.0
+    assert first.components[0].unit == "mm[Hg]"
+    assert first.measured_at == items[0].measured_at
 
 
 async def test_unattributed_reading_is_held_not_published(tmp_path: Path, mosquitto) -> None:
