@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from bumble import gatt
@@ -93,6 +92,8 @@ class Peripheral:
         self.disconnected.set()
         self.connection_count = 0
         self.refuse_connections = False
+        #: Scripted fault: truncate the next N notifications/indications.
+        self.malformed_next = 0
         self.advertising_enabled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._adv_lock = asyncio.Lock()
@@ -114,7 +115,7 @@ class Peripheral:
     # -- life cycle ---------------------------------------------------------------------------
 
     def characteristic(self, uuid: str) -> gatt.Characteristic[Any]:
-        return self._characteristics[uuid.upper()]
+        return self._characteristics[_key(uuid)]
 
     async def start(self) -> Peripheral:
         """Join the link, publish the GATT database and start advertising."""
@@ -223,24 +224,45 @@ class Peripheral:
 
     async def wait_subscribed(self, uuid: str) -> None:
         """Wait until the gateway enabled notifications/indications on ``uuid``."""
-        await self._subscribed[uuid.upper()].wait()
+        await self._subscribed[_key(uuid)].wait()
 
     def is_subscribed(self, uuid: str) -> bool:
-        return self._subscribed[uuid.upper()].is_set()
+        return self._subscribed[_key(uuid)].is_set()
 
     # -- sending ------------------------------------------------------------------------------
+
+    def _maybe_corrupt(self, value: bytes) -> bytes:
+        if self.malformed_next > 0:
+            self.malformed_next -= 1
+            logger.info("%s: sending a truncated payload (scripted fault)", self.address)
+            return value[: max(1, len(value) // 2)]
+        return value
 
     async def notify(self, uuid: str, value: bytes) -> None:
         """Send a notification on ``uuid`` to the connected gateway."""
         conn = self._require()
         assert self.device is not None
-        await self.device.notify_subscriber(conn, self.characteristic(uuid), value)
+        await self.device.notify_subscriber(conn, self.characteristic(uuid), self._maybe_corrupt(value))
 
     async def indicate(self, uuid: str, value: bytes) -> None:
         """Send an indication on ``uuid`` and wait for the gateway's confirmation."""
         conn = self._require()
         assert self.device is not None
-        await self.device.indicate_subscriber(conn, self.characteristic(uuid), value)
+        await self.device.indicate_subscriber(conn, self.characteristic(uuid), self._maybe_corrupt(value))
+
+    def every(
+        self, period_s: float, action: Callable[[], Awaitable[None]], *, count: int | None = None
+    ) -> None:
+        """Run ``action`` every ``period_s`` seconds (``count`` times, or until :meth:`stop`)."""
+
+        async def loop() -> None:
+            n = 0
+            while count is None or n < count:
+                await asyncio.sleep(period_s)
+                await action()
+                n += 1
+
+        self.spawn(loop(), "every")
 
     def _require(self) -> Connection:
         if self.connection is None:
@@ -255,5 +277,6 @@ class Peripheral:
             await self.disconnected.wait()
 
 
-def pack_u16(value: int) -> bytes:
-    return struct.pack("<H", value)
+def _key(uuid: str) -> str:
+    """Characteristic lookup key: bumble's hex spelling (upper case, no dashes)."""
+    return uuid.upper().replace("-", "")
