@@ -83,7 +83,7 @@ def make_client(
             kwargs["properties"] = props
     else:
         kwargs["clean_session"] = clean
-    return aiomqtt.Client(
+    client = aiomqtt.Client(
         host,
         port,
         username=settings.username,
@@ -97,6 +97,8 @@ def make_client(
         max_inflight_messages=max_inflight,
         **kwargs,  # type: ignore[arg-type]
     )
+    client.pending_calls_threshold = 10 * max_inflight  # aiomqtt warns above this
+    return client
 
 
 @dataclass

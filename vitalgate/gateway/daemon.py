@@ -141,6 +141,7 @@ class Gateway:
         self.held = 0
         self.sources_done = 0
         self._task: asyncio.Task[None] | None = None
+        self._source_tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Self:
         self.outbox.open()
@@ -168,8 +169,15 @@ class Gateway:
             tg.create_task(self._ack_listener(), name="ack-listener")
             if self.screeners:
                 tg.create_task(self._clock(), name="screener-clock")
-            for i, source in enumerate(self.sources):
-                tg.create_task(self._run_source(source), name=f"source-{i}-{type(source).__name__}")
+            self._source_tasks = [
+                tg.create_task(self._run_source(s), name=f"source-{i}-{type(s).__name__}")
+                for i, s in enumerate(self.sources)
+            ]
+
+    def stop_sources(self) -> None:
+        """Stop reading devices; the publisher keeps draining the outbox."""
+        for t in self._source_tasks:
+            t.cancel()
 
     async def _run_source(self, source: DeviceSource) -> None:
         await source.run(self.emit)
