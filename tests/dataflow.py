@@ -87,3 +87,15 @@ async def until(pred: Callable[[], bool], within: float = 30.0, what: str = "con
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within} s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+def vm_wait_points(vm: Any, expected: int, match: str | None = None, within: float = 20.0) -> int:
+    """Poll VictoriaMetrics (flushing) until it holds ``expected`` points or the deadline passes."""
+    match = match or '{__name__=~"blood_pressure_.*|glucose_.*"}'
+    deadline = time.monotonic() + within
+    while True:
+        vm.flush()
+        n = sum(len(s["values"]) for s in vm_export(vm.url, match))
+        if n >= expected or time.monotonic() > deadline:
+            return n
+        time.sleep(0.2)

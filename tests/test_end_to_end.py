@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from dataflow import ListSource, readings, settings, until, vm_export, vm_points
+from dataflow import ListSource, readings, settings, until, vm_export, vm_points, vm_wait_points
 
 from vitalgate.cloud_bridge.ingest import IngestWorker
 from vitalgate.cloud_bridge.sinks import InfluxSink, Sink, SqliteSink
@@ -39,8 +39,8 @@ async def test_readings_reach_victoriametrics_exactly(tmp_path: Path, mosquitto,
     ):
         await until(lambda: w.stored_observations >= len(items), what="40 observations ingested")
         assert len(gw.outbox) == 0
-    victoria.flush()
     bp = [r for r in items if r.kind == Kind.BLOOD_PRESSURE]
+    assert vm_wait_points(victoria, 3 * len(bp) + len(items) - len(bp)) == 3 * len(bp) + len(items) - len(bp)
     series = {s["metric"]["__name__"]: s for s in vm_export(victoria.url, '{__name__=~"blood_pressure_.*"}')}
     assert set(series) == {"blood_pressure_systolic", "blood_pressure_diastolic", "blood_pressure_pulse"}
     sys_ = series["blood_pressure_systolic"]
