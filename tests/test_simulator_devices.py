@@ -133,9 +133,12 @@ async def test_hr_strap_rr_intervals_and_malformed_fault() -> None:
 
 
 async def test_devices_advertise_their_service_and_name() -> None:
-    async with BloodPressureMonitor("C1:00:00:00:00:06", link=LINK), PulseOximeter(
-        "C1:00:00:00:00:07", link=LINK
-    ):
+    bp = BloodPressureMonitor("C1:00:00:00:00:06", link=LINK)
+    async with bp, PulseOximeter("C1:00:00:00:00:07", link=LINK):
+        seen = await BleakScanner.discover(timeout=0.3, return_adv=True, backend=Scanner)
+        # a BP monitor with nothing to hand over sleeps; a measurement wakes it up
+        assert "C1:00:00:00:00:06" not in seen
+        bp.measure(120, 80)
         seen = await BleakScanner.discover(timeout=0.3, return_adv=True, backend=Scanner)
         assert seen["C1:00:00:00:00:06"][1].local_name == "BLESmart_00000116"
         assert u("1810") in seen["C1:00:00:00:00:06"][1].service_uuids

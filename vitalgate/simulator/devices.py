@@ -78,7 +78,13 @@ class BloodPressureMonitor(Peripheral):
         self.pending.append(value)
         if self.connection is not None and self.is_subscribed("2A35"):
             self.spawn(self.flush(), "bp-flush")
+        else:
+            self.wake()
         return value
+
+    def wants_to_advertise(self) -> bool:
+        """Like the real monitors: advertise only with measurements to hand over."""
+        return bool(self.pending)
 
     def on_connect(self, connection: Connection) -> None:
         self.spawn(self._flush_when_subscribed(), "bp-connect")
@@ -128,6 +134,7 @@ class GlucoseMeter(Peripheral):
         self.records: list[GlucoseRecord] = []
         self.clock_offset = clock_offset
         self.drop_after_records: int | None = None
+        self.unsent = False
         self.records_sent = 0
         self.transfer_done = asyncio.Event()
         self._transfer: asyncio.Task[None] | None = None
@@ -153,7 +160,13 @@ class GlucoseMeter(Peripheral):
         seq = self.records[-1].sequence + 1 if self.records else 1
         rec = GlucoseRecord(seq, (at or _local_now()) + self.clock_offset, mmol_l)
         self.records.append(rec)
+        self.unsent = True
+        self.wake()
         return rec
+
+    def wants_to_advertise(self) -> bool:
+        """Advertise after a new measurement, until a download has run to its end."""
+        return self.unsent
 
     def encode(self, rec: GlucoseRecord) -> bytes:
         return pl.glucose(rec.sequence, rec.at, rec.mmol_l)
@@ -217,6 +230,7 @@ class GlucoseMeter(Peripheral):
                 return
             if not selected:
                 await self.indicate("2A52", pl.racp_response(opcode, pl.RSP_NO_RECORDS))
+                self.unsent = False
                 return
             for rec in selected:
                 if self.drop_after_records is not None and self.records_sent >= self.drop_after_records:
@@ -227,6 +241,7 @@ class GlucoseMeter(Peripheral):
                 await self.notify("2A18", self.encode(rec))
                 self.records_sent += 1
             await self.indicate("2A52", pl.racp_response(opcode, pl.RSP_SUCCESS))
+            self.unsent = False
         except ConnectionError:
             logger.info("%s: link lost during a RACP transfer", self.address)
         finally:
@@ -265,6 +280,8 @@ class PulseOximeter(Peripheral):
         self.pending.append(pl.plx_spot_check(spo2, pulse, at=at or _local_now()))
         if self.connection is not None and self.is_subscribed("2A5E"):
             self.spawn(self._flush(), "plx-flush")
+        else:
+            self.wake()
 
     def on_connect(self, connection: Connection) -> None:
         self.spawn(self._flush_when_subscribed(), "plx-connect")

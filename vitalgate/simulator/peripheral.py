@@ -112,6 +112,15 @@ class Peripheral:
     def on_disconnect(self) -> None:
         """Called when the link goes down."""
 
+    def wants_to_advertise(self) -> bool:
+        """Whether the device advertises when not connected (sleepy devices: only with data)."""
+        return True
+
+    def wake(self) -> None:
+        """Start advertising now if the device has something to say (after a measurement)."""
+        if self.device is not None and self.connection is None and self.advertising_enabled:
+            self.spawn(self.advertise(), "wake")
+
     # -- life cycle ---------------------------------------------------------------------------
 
     def characteristic(self, uuid: str) -> gatt.Characteristic[Any]:
@@ -136,7 +145,9 @@ class Peripheral:
         await dev.power_on()
         dev.advertising_data = advertising_data(self.name, self.advertised_services)
         self.device = dev
-        await self.advertise()
+        self.advertising_enabled = True
+        if self.wants_to_advertise():
+            await self.advertise()
         return self
 
     async def advertise(self) -> None:
@@ -145,7 +156,7 @@ class Peripheral:
         assert dev is not None
         self.advertising_enabled = True
         async with self._adv_lock:
-            if not self.advertising_enabled or self.connection is not None:
+            if self.connection is not None or not self.wants_to_advertise():
                 return
             adv_set = dev.legacy_advertising_set
             if adv_set is None:
