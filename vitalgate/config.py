@@ -94,6 +94,9 @@ class StoreSettings(_Section):
 
 class IngestSettings(_Section):
     group: str = Field(default="ingest", pattern=SEGMENT)
+    shared: bool = Field(
+        default=True, description="use $share/{group}/... on MQTT 5 brokers (several workers)"
+    )
     client_id: str | None = None
 
 

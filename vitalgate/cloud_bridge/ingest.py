@@ -123,7 +123,8 @@ class IngestWorker:
                     self._state.set("connected", f"MQTT {self._protocol.name}")
                     backoff.reset()
                     for f in (topics.OBS_FILTER, topics.ALERT_FILTER):
-                        filt = topics.shared(f, self.ingest.group) if self._protocol == V5 else f
+                        shared = self.ingest.shared and self._protocol == V5
+                        filt = topics.shared(f, self.ingest.group) if shared else f
                         await client.subscribe(filt, qos=1)
                     self.subscribed.set()
                     await self._consume(client)
@@ -134,29 +135,38 @@ class IngestWorker:
             await asyncio.sleep(backoff.next_delay())
 
     async def _consume(self, client: aiomqtt.Client) -> None:
+        # The next-message task survives flush timeouts: cancelling aiomqtt's iterator can lose
+        # a message it has already taken from its queue.
         messages = client.messages
         pending: list[tuple[aiomqtt.Message, Observation | Alert]] = []
         first_at = 0.0
-        while True:
-            timeout = None
-            if pending:
-                timeout = max(0.0, first_at + self.flush_interval_s - time.monotonic())
-            try:
-                msg = await asyncio.wait_for(anext(messages), timeout)
-            except TimeoutError:
-                await self._flush(client, pending)
-                pending = []
-                continue
-            result = check(str(msg.topic), _as_bytes(msg.payload))
-            if isinstance(result, Rejected):
-                await self._deadletter(client, msg, result)
-                continue
-            if not pending:
-                first_at = time.monotonic()
-            pending.append((msg, result))
-            if len(pending) >= self.batch_size:
-                await self._flush(client, pending)
-                pending = []
+        nxt: asyncio.Task[aiomqtt.Message] | None = None
+        try:
+            while True:
+                if nxt is None:
+                    nxt = asyncio.ensure_future(anext(messages))
+                timeout = None
+                if pending:
+                    timeout = max(0.0, first_at + self.flush_interval_s - time.monotonic())
+                done, _ = await asyncio.wait({nxt}, timeout=timeout)
+                if not done:
+                    await self._flush(client, pending)
+                    pending = []
+                    continue
+                msg, nxt = nxt.result(), None
+                result = check(str(msg.topic), _as_bytes(msg.payload))
+                if isinstance(result, Rejected):
+                    await self._deadletter(client, msg, result)
+                    continue
+                if not pending:
+                    first_at = time.monotonic()
+                pending.append((msg, result))
+                if len(pending) >= self.batch_size:
+                    await self._flush(client, pending)
+                    pending = []
+        finally:
+            if nxt is not None:
+                nxt.cancel()  # an unacknowledged message is re-delivered by the broker
 
     async def _flush(
         self, client: aiomqtt.Client, pending: list[tuple[aiomqtt.Message, Observation | Alert]]

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiomqtt
 
@@ -118,6 +118,8 @@ class Publisher:
             await asyncio.sleep(backoff.next_delay())
 
     async def _drain(self, client: aiomqtt.Client) -> None:
+        acks = _AckTracker(client)
+        unrouted = Backoff(0.2, 5.0)
         while True:
             self.outbox.changed.clear()
             entries = self.outbox.peek(self.batch)
@@ -125,20 +127,23 @@ class Publisher:
                 await _wait_change_or_loss(self.outbox.changed, client)
                 continue
             results = await asyncio.gather(
-                *(
-                    client.publish(e.topic, e.payload, qos=e.qos, retain=e.retain)
-                    for e in entries
-                ),
+                *(acks.publish(e, self.settings.connect_timeout_s) for e in entries),
                 return_exceptions=True,
             )
-            acked = [e.id for e, r in zip(entries, results, strict=True) if r is None]
-            self.outbox.delete(acked)
-            self.published += len(acked)
+            done = [e.id for e, r in zip(entries, results, strict=True) if r is True]
+            self.outbox.delete(done)
+            self.published += len(done)
             failed = [r for r in results if isinstance(r, BaseException)]
+            if any(not isinstance(r, Exception) for r in failed):
+                raise next(r for r in failed if not isinstance(r, Exception))
             if failed:
-                if any(not isinstance(r, Exception) for r in failed):
-                    raise next(r for r in failed if not isinstance(r, Exception))
                 raise aiomqtt.MqttError(f"{len(failed)} publish(es) failed: {failed[0]!r}")
+            if len(done) < len(entries):  # acknowledged, but nobody subscribed: keep and retry
+                self._state.set("waiting", "no subscriber for readings; kept in the outbox")
+                await asyncio.sleep(unrouted.next_delay())
+            else:
+                unrouted.reset()
+                self._state.set("connected")
 
     async def publish_now(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         """Publish outside the outbox (status updates); raises if not connected."""
@@ -157,3 +162,50 @@ async def _wait_change_or_loss(changed: asyncio.Event, client: aiomqtt.Client) -
         waiter.cancel()
     if lost.done():
         raise aiomqtt.MqttError("connection lost")
+
+
+#: PUBACK reason code 0x10 (MQTT 5): the broker accepted the message but no one subscribed.
+NO_MATCHING_SUBSCRIBERS = 16
+#: Channels whose messages must reach the ingest worker (a PUBACK with 0x10 is not delivery).
+_MUST_ROUTE = frozenset({"obs", "alert"})
+
+
+class _AckTracker:
+    """QoS 1 publishing that sees the PUBACK's reason code (aiomqtt discards it).
+
+    Wraps the paho client's ``on_publish`` callback; paho calls it from the event loop when the
+    PUBACK arrives, so registering the waiter right after ``publish`` returns is race-free.
+    """
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self._paho = client._client
+        self._waiters: dict[int, asyncio.Future[int]] = {}
+        inner = self._paho.on_publish
+
+        def on_publish(c: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
+            fut = self._waiters.pop(mid, None)
+            if fut is not None and not fut.done():
+                fut.set_result(int(getattr(rc, "value", rc) or 0))
+            if inner is not None:
+                inner(c, userdata, mid, rc, props)
+
+        self._paho.on_publish = on_publish
+
+    async def publish(self, e: _Entry, timeout_s: float) -> bool:
+        """``True`` once acknowledged and routed; ``False`` if acknowledged with 0x10."""
+        info = self._paho.publish(e.topic, e.payload, e.qos, e.retain)
+        if info.rc != 0:
+            raise aiomqtt.MqttCodeError(info.rc, f"could not publish to {e.topic}")
+        if e.qos == 0:
+            return True
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiters[info.mid] = fut
+        try:
+            async with asyncio.timeout(timeout_s):
+                reason = await fut
+        except TimeoutError as err:
+            raise aiomqtt.MqttError(f"no PUBACK for {e.topic} within {timeout_s} s") from err
+        finally:
+            self._waiters.pop(info.mid, None)
+        channel = e.topic.split("/")[4] if e.topic.count("/") >= 4 else ""
+        return not (reason == NO_MATCHING_SUBSCRIBERS and channel in _MUST_ROUTE)
