@@ -51,6 +51,9 @@ class EchoDevice(Peripheral):
                     ),
                     gatt.Characteristic("FFF2", P.NOTIFY, READABLE, b""),
                     gatt.Characteristic("FFF3", P.INDICATE, READABLE, b""),
+                    gatt.Characteristic(
+                        "FFF4", P.READ, gatt.Characteristic.READ_REQUIRES_ENCRYPTION, b"secret"
+                    ),
                 ],
             )
         ]
@@ -82,7 +85,7 @@ async def test_connect_services_read_write_and_mtu() -> None:
             assert client.mtu_size == 247
             svc = client.services.get_service(SERVICE)
             assert svc is not None
-            assert {c.uuid[4:8] for c in svc.characteristics} == {"fff1", "fff2", "fff3"}
+            assert {c.uuid[4:8] for c in svc.characteristics} == {"fff1", "fff2", "fff3", "fff4"}
             char = svc.get_characteristic("fff1")
             assert char is not None
             assert set(char.properties) >= {"read", "write", "write-without-response"}
@@ -191,3 +194,15 @@ async def test_links_are_isolated_by_name() -> None:
         assert await BleakScanner.discover(timeout=0.3, backend=other_scanner) == []
         assert get_link(LINK) is get_link(LINK)
         assert get_link("another-link") is not get_link(LINK)
+
+
+async def test_bonding_encrypts_the_link_and_unlocks_protected_values() -> None:
+    async with EchoDevice("C0:00:00:00:00:0A") as dev:
+        async with BleakClient("C0:00:00:00:00:0A", backend=Client, timeout=5) as plain:
+            with pytest.raises(BleakGATTProtocolError):
+                await plain.read_gatt_char("fff4")
+        await dev.disconnected.wait()
+        async with BleakClient("C0:00:00:00:00:0A", backend=Client, timeout=5, pair=True) as bonded:
+            assert await bonded.read_gatt_char("fff4") == bytearray(b"secret")
+            assert dev.connection is not None
+            assert dev.connection.is_encrypted
