@@ -79,8 +79,11 @@ class IngestWorker:
         The ``[mqtt]`` and ``[ingest]`` sections.
     sink:
         Where batches go.
-    batch_size, flush_interval_s:
-        A batch is written when it has ``batch_size`` messages or its oldest waited this long.
+    batch_size, flush_interval_s, idle_flush_s:
+        A batch is written when it has ``batch_size`` messages, when its oldest waited
+        ``flush_interval_s``, or when no message came for ``idle_flush_s`` (the broker stops
+        sending when its in-flight window of unacknowledged messages is full, so a batch can
+        never be larger than the broker's ``max_inflight_messages``).
     on_stored:
         Called with what was written, after each successful write (the demo prints it).
     """
@@ -93,10 +96,12 @@ class IngestWorker:
         *,
         batch_size: int = 5000,
         flush_interval_s: float = 0.5,
+        idle_flush_s: float = 0.02,
         on_stored: Stored | None = None,
     ) -> None:
         self.mqtt, self.ingest, self.sink = mqtt, ingest, sink
         self.batch_size, self.flush_interval_s = batch_size, flush_interval_s
+        self.idle_flush_s = idle_flush_s
         self.on_stored = on_stored
         self.subscribed = asyncio.Event()
         self.deadlettered: Counter[str] = Counter()
@@ -146,8 +151,9 @@ class IngestWorker:
                 if nxt is None:
                     nxt = asyncio.ensure_future(anext(messages))
                 timeout = None
-                if pending:
-                    timeout = max(0.0, first_at + self.flush_interval_s - time.monotonic())
+                if pending:  # flush when the batch is old, or the broker paused (its window)
+                    age_left = first_at + self.flush_interval_s - time.monotonic()
+                    timeout = max(0.0, min(age_left, self.idle_flush_s))
                 done, _ = await asyncio.wait({nxt}, timeout=timeout)
                 if not done:
                     await self._flush(client, pending)
