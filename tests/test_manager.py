@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from bleak.backends.device import BLEDevice
@@ -129,6 +130,12 @@ async def running(manager: ConnectionManager, sink: Collected) -> AsyncIterator[
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+@pytest.fixture(autouse=True)
+def _workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Relative settings paths (the paired-devices file) resolve in a fresh directory."""
+    monkeypatch.chdir(tmp_path)
 
 
 def manager_for(*addresses: str) -> ConnectionManager:

@@ -110,6 +110,10 @@ class BleSettings(_Section):
         default="default", pattern=SEGMENT,
         description="with backend = 'bumble': name of the in-process link the emulated devices share",
     )
+    paired_file: Path = Field(
+        default=Path("var/paired-devices.json"),
+        description="devices added by `vitalgate devices pair` (joined to `allow`)",
+    )
 
 
 class Settings(BaseSettings):

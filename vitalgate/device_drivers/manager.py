@@ -178,9 +178,13 @@ class ConnectionManager:
     @classmethod
     def from_settings(cls, ble: BleSettings, recognize: Recognizer, **kw: Any) -> ConnectionManager:
         """A manager configured by the ``[ble]`` settings (backend seam, allow-list, timeouts)."""
+        from vitalgate.device_drivers.pairing import allow_list
+
         scanner, client = bleak_backends(ble)
         retry = RetryPolicy(connect_timeout_s=ble.connect_timeout_s)
-        return cls(recognize, ble.allow, scanner_backend=scanner, client_backend=client, retry=retry, **kw)
+        return cls(
+            recognize, allow_list(ble), scanner_backend=scanner, client_backend=client, retry=retry, **kw
+        )
 
     def stats(self, address: str) -> DeviceStats:
         return self.workers[address.upper()].stats
