@@ -159,14 +159,19 @@ class IngestWorker:
                     await self._flush(client, pending)
                     pending = []
                     continue
-                msg, nxt = nxt.result(), None
-                result = check(str(msg.topic), _as_bytes(msg.payload))
-                if isinstance(result, Rejected):
-                    await self._deadletter(client, msg, result)
-                    continue
-                if not pending:
-                    first_at = time.monotonic()
-                pending.append((msg, result))
+                batch = [nxt.result()]
+                nxt = None
+                queue = client._queue  # take what is already waiting without a task per message
+                while len(batch) < self.batch_size - len(pending) and not queue.empty():
+                    batch.append(queue.get_nowait())
+                for msg in batch:
+                    result = check(str(msg.topic), _as_bytes(msg.payload))
+                    if isinstance(result, Rejected):
+                        await self._deadletter(client, msg, result)
+                        continue
+                    if not pending:
+                        first_at = time.monotonic()
+                    pending.append((msg, result))
                 if len(pending) >= self.batch_size:
                     await self._flush(client, pending)
                     pending = []
