@@ -57,6 +57,17 @@ def bleak_backends(
     return None, None
 
 
+def ble_source(ble: BleSettings) -> ConnectionManager | None:
+    """The gateway's BLE DeviceSource from settings, or ``None`` when no device is paired."""
+    from vitalgate.device_drivers.pairing import allow_list
+    from vitalgate.device_drivers.recognition import recognizer
+
+    if not allow_list(ble):
+        logger.info("no paired Bluetooth device: pair one with `vitalgate devices pair ADDRESS`")
+        return None
+    return ConnectionManager.from_settings(ble, recognizer())
+
+
 @dataclass
 class Session:
     """What a driver gets for one connection.

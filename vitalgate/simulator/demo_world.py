@@ -157,3 +157,21 @@ class DemoWorld:
         assert isinstance(self.ecg, HeartRateStrap)
         rr = [self.rng.uniform(0.45, 1.1) for _ in range(2)]
         await self.ecg.beat(round(60 / (sum(rr) / 2)), rr)
+
+
+class WorldSource:
+    """A DeviceSource that brings the emulated world up, runs the manager on it, and stops it."""
+
+    def __init__(self, world: DemoWorld) -> None:
+        self.world = world
+
+    async def run(self, emit: Any) -> None:
+        async with self.world:
+            await self.world.source().run(emit)
+
+
+def demo_sources(
+    *, link: str = "demo", ecg_record: Path | None = None, interval_s: float = 5.0
+) -> list[WorldSource]:
+    """The demo's device sources: the emulated world behind the connection manager."""
+    return [WorldSource(DemoWorld(link=link, ecg_record=ecg_record, interval_s=interval_s))]
