@@ -23,15 +23,15 @@ from pathlib import Path
 import aiomqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from servers import Mosquitto, VictoriaMetrics  # noqa: E402
+from servers import Mosquitto, VictoriaMetrics
 
-from vitalgate.cloud_bridge.ingest import IngestWorker  # noqa: E402
-from vitalgate.cloud_bridge.sinks import InfluxSink, observation_line  # noqa: E402
-from vitalgate.cloud_bridge.topics import Topics  # noqa: E402
-from vitalgate.cloud_bridge.wire import Observation, dump_payload  # noqa: E402
-from vitalgate.config import IngestSettings, MqttSettings  # noqa: E402
-from vitalgate.readings import DeviceIdentity, Reading  # noqa: E402
-from vitalgate.vocabulary import Kind  # noqa: E402
+from vitalgate.cloud_bridge.ingest import IngestWorker
+from vitalgate.cloud_bridge.sinks import InfluxSink, observation_line
+from vitalgate.cloud_bridge.topics import Topics
+from vitalgate.cloud_bridge.wire import Observation, dump_payload
+from vitalgate.config import IngestSettings, MqttSettings
+from vitalgate.readings import DeviceIdentity, Reading
+from vitalgate.vocabulary import Kind
 
 
 def make_observations(n: int, site: str) -> list[Observation]:
@@ -83,11 +83,18 @@ async def via_worker(
                 for o in obs[i : i + 1000]
             ))
     # 3. time the drain
-    w = IngestWorker(mqtt, ingest, sink, batch_size=batch)
+    all_stored = asyncio.Event()
+    count = [0]
+
+    def stored(o: list[Observation], _alerts: object) -> None:
+        count[0] += len(o)
+        if count[0] >= len(obs):
+            all_stored.set()
+
+    w = IngestWorker(mqtt, ingest, sink, batch_size=batch, on_stored=stored)
     t = time.perf_counter()
     task = asyncio.create_task(w.run())
-    while w.stored_observations < len(obs):
-        await asyncio.sleep(0.01)
+    await all_stored.wait()
     elapsed = time.perf_counter() - t
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
