@@ -78,7 +78,7 @@ def make_client(
     if protocol == V5:
         kwargs["clean_start"] = clean
         if not clean:  # keep the session (unacknowledged messages) for an hour
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = 3600
             kwargs["properties"] = props
     else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -33,7 +34,7 @@ class Source(Protocol):
 
     def __len__(self) -> int: ...
 
-    def peek(self, limit: int = 200) -> list[_Entry]: ...
+    def peek(self, limit: int = 200) -> Sequence[_Entry]: ...
 
     def delete(self, ids: list[int]) -> None: ...
 
@@ -157,7 +158,8 @@ async def _wait_change_or_loss(changed: asyncio.Event, client: aiomqtt.Client) -
     lost: asyncio.Future[None] = client._disconnected  # aiomqtt has no public hook
     waiter = asyncio.ensure_future(changed.wait())
     try:
-        await asyncio.wait({waiter, lost}, return_when=asyncio.FIRST_COMPLETED)
+        pending: set[asyncio.Future[Any]] = {waiter, lost}
+        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiter.cancel()
     if lost.done():
@@ -187,7 +189,7 @@ class _AckTracker:
             if fut is not None and not fut.done():
                 fut.set_result(int(getattr(rc, "value", rc) or 0))
             if inner is not None:
-                inner(c, userdata, mid, rc, props)
+                inner(c, userdata, mid, rc, props)  # type: ignore[call-arg]  # paho v2 callback
 
         self._paho.on_publish = on_publish
 
@@ -195,7 +197,7 @@ class _AckTracker:
         """``True`` once acknowledged and routed; ``False`` if acknowledged with 0x10."""
         info = self._paho.publish(e.topic, e.payload, e.qos, e.retain)
         if info.rc != 0:
-            raise aiomqtt.MqttCodeError(info.rc, f"could not publish to {e.topic}")
+            raise aiomqtt.MqttError(f"could not publish to {e.topic} (paho rc {info.rc})")
         if e.qos == 0:
             return True
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()

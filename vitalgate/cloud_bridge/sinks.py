@@ -90,7 +90,7 @@ class InfluxSink:
     """
 
     def __init__(self, url: str, *, token: str | None, org: str, bucket: str) -> None:
-        from influxdb_client import InfluxDBClient
+        from influxdb_client.client.influxdb_client import InfluxDBClient
         from influxdb_client.client.write_api import SYNCHRONOUS
 
         self.url, self.org, self.bucket = url, org, bucket
@@ -107,11 +107,12 @@ class InfluxSink:
 
     def write_lines(self, lines: list[str]) -> None:
         """Write line-protocol records synchronously (ms precision)."""
-        from influxdb_client import WritePrecision
+        from influxdb_client.domain.write_precision import WritePrecision
 
         try:
             self._write.write(
-                bucket=self.bucket, org=self.org, record=lines, write_precision=WritePrecision.MS
+                bucket=self.bucket, org=self.org, record=lines,
+                write_precision=WritePrecision.MS,  # type: ignore[arg-type]
             )
         except Exception as err:  # influxdb-client raises ApiException, urllib3 and OS errors
             raise SinkError(f"write of {len(lines)} point line(s) to {self.url} failed: {err}") from err
@@ -122,8 +123,8 @@ class InfluxSink:
             await asyncio.to_thread(self.write_lines, lines)
 
     async def aclose(self) -> None:
-        self._write.close()
-        self._client.close()
+        self._write.close()  # type: ignore[no-untyped-call]
+        self._client.close()  # type: ignore[no-untyped-call]
 
 
 # -- SQLite ------------------------------------------------------------------------------------
