@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
-from dataflow import ListSource, readings, settings, until, vm_export, vm_points, vm_wait_points
+import aiomqtt
+from dataflow import (
+    BP_CUFF,
+    T0,
+    ListSource,
+    readings,
+    settings,
+    until,
+    vm_export,
+    vm_points,
+    vm_wait_points,
+)
 
 from vitalgate.cloud_bridge.ingest import IngestWorker
 from vitalgate.cloud_bridge.sinks import InfluxSink, Sink, SqliteSink
+from vitalgate.cloud_bridge.topics import Topics
+from vitalgate.cloud_bridge.wire import Ack, Alert, AlertState, Observation, Severity, dump_payload
 from vitalgate.config import Settings
 from vitalgate.gateway.daemon import Gateway
+from vitalgate.readings import BeatIntervals, EcgSamples, Reading
 from vitalgate.vocabulary import Kind
 
 
@@ -100,3 +116,73 @@ async def test_unattributed_reading_is_held_not_published(tmp_path: Path, mosqui
         assert [r[0] for r in rows] == [held.reading_id]
         assert "CC:00:00:00:00:09" in rows[0][1]
         assert held.reading_id not in {o.reading_id for o in sink.observations()}
+
+
+class ThresholdScreener:
+    """A minimal screener for wiring tests: SBP >= 180 -> critical; acks close the alert."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, Alert] = {}
+        self.ticks = 0
+
+    def observe(self, obs: Observation) -> list[Alert]:
+        sbp = obs.value("systolic")
+        if sbp is None or sbp < 180:
+            return []
+        a = Alert(
+            alert_id=f"bp-{obs.reading_id[:12]}", site=obs.site, gateway=obs.gateway,
+            resident=obs.resident, rule="bp_critical", kind=obs.kind, severity=Severity.CRITICAL,
+            reason=f"SBP {sbp:g} mmHg >= 180", raised_at=obs.received_at,
+            triggered_at=obs.measured_at, reading_ids=[obs.reading_id],
+        )
+        self.open[a.alert_id] = a
+        return [a]
+
+    def tick(self, now: datetime) -> list[Alert]:
+        self.ticks += 1
+        return []
+
+    def acknowledge(self, ack: Ack) -> list[Alert]:
+        a = self.open.pop(ack.alert_id, None)
+        if a is None:
+            return []
+        return [a.model_copy(update={"state": AlertState.ACKNOWLEDGED, "acknowledged_by": ack.by,
+                                     "acknowledged_at": ack.at})]
+
+
+class RrScreener:
+    def __init__(self) -> None:
+        self.fed: list[BeatIntervals] = []
+
+    def feed(self, output: EcgSamples | BeatIntervals) -> list[Alert]:
+        assert isinstance(output, BeatIntervals)
+        self.fed.append(output)
+        return []
+
+
+async def test_alerts_flow_to_store_critical_channel_and_acks_back(tmp_path: Path, mosquitto) -> None:
+    cfg = settings(tmp_path, mosquitto.url)
+    high = Reading.of(Kind.BLOOD_PRESSURE, {"systolic": 186.0, "diastolic": 112.0}, T0, BP_CUFF)
+    rr = BeatIntervals(BP_CUFF, (0.8, 0.82, 0.79), T0)
+    screener, rr_screener = ThresholdScreener(), RrScreener()
+    topics = Topics("hut7", "gw-a")
+    async with (
+        SqliteSink(tmp_path / "store.sqlite") as sink,
+        worker(cfg, sink) as w,
+        Gateway(cfg, [ListSource([*readings(4), high, rr])], screeners=[screener],
+                ecg_screeners=[rr_screener], tick_s=0.05) as gw,
+    ):
+        await until(lambda: w.stored_alerts >= 1, what="alert stored")
+        alert_id = sink.alerts()[0].alert_id
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as c:
+            await c.subscribe(topics.critical("r-001"), qos=1)
+            retained = await asyncio.wait_for(anext(c.messages), 10)
+            assert json.loads(retained.payload)["alert_id"] == alert_id  # type: ignore[arg-type]
+            ack = Ack(alert_id=alert_id, by="dr-li", role="doctor", at=T0)
+            await c.publish(topics.ack("r-001"), dump_payload(ack), qos=1)
+        await until(lambda: sink.alerts()[0].state == AlertState.ACKNOWLEDGED, what="ack stored")
+        assert sink.alerts()[0].acknowledged_by == "dr-li"
+        assert len(sink.alerts()) == 1
+        assert rr_screener.fed == [rr]
+        await until(lambda: screener.ticks > 0, what="screener clock")
+        assert gw.held == 0
