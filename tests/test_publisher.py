@@ -88,3 +88,23 @@ def test_backoff_is_capped_exponential_with_jitter() -> None:
     assert len(set(delays)) == len(delays)  # jittered
     b.reset()
     assert b.next_delay() <= 1.0
+
+
+async def test_sigterm_shuts_down_cleanly_with_offline_status(tmp_path: Path, mosquitto) -> None:
+    cfg = tmp_path / "gw.toml"
+    cfg.write_text(
+        f'[site]\nid = "hut7"\ngateway = "gw-a"\n[mqtt]\nurl = "{mosquitto.url}"\n'
+        f'[outbox]\npath = "{tmp_path / "outbox.sqlite"}"\n'
+    )
+    proc = start_gateway(cfg)
+    try:
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as c:
+            await c.subscribe(STATUS, qos=1)
+            assert (await asyncio.wait_for(next_status(c), 30))["online"] is True
+            proc.send_signal(signal.SIGTERM)
+            assert (await asyncio.wait_for(next_status(c), 30))["online"] is False
+        assert await asyncio.to_thread(proc.wait, 20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

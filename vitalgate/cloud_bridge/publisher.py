@@ -110,13 +110,24 @@ class Publisher:
                     backoff.reset()
                     await client.publish(self.topics.status, self._status(True), qos=1, retain=True)
                     self.connected.set()
-                    await self._drain(client)
+                    try:
+                        await self._drain(client)
+                    except asyncio.CancelledError:  # clean shutdown: a normal DISCONNECT
+                        await self._say_offline(client)  # discards the will, so say it
+                        raise
             except aiomqtt.MqttError as err:
                 self._state.set("disconnected", str(err) or type(err).__name__)
             finally:
                 self.connected.clear()
                 self.client = None
             await asyncio.sleep(backoff.next_delay())
+
+    async def _say_offline(self, client: aiomqtt.Client) -> None:
+        try:
+            async with asyncio.timeout(2.0):
+                await client.publish(self.topics.status, self._status(False), qos=1, retain=True)
+        except (aiomqtt.MqttError, TimeoutError) as err:
+            log.warning("could not publish offline status on shutdown: %s", err)
 
     async def _drain(self, client: aiomqtt.Client) -> None:
         acks = _AckTracker(client)
