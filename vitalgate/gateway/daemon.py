@@ -180,9 +180,14 @@ class Gateway:
             t.cancel()
 
     async def _run_source(self, source: DeviceSource) -> None:
-        await source.run(self.emit)
+        # A failing device source must not stop the relay of what is already in the outbox.
+        try:
+            await source.run(self.emit)
+        except Exception:
+            log.exception("device source %s failed; the gateway keeps relaying", type(source).__name__)
+        else:
+            log.info("device source %s finished", type(source).__name__)
         self.sources_done += 1
-        log.info("device source %s finished", type(source).__name__)
 
     # -- the data path ---------------------------------------------------------------------------
 
