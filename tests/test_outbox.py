@@ -103,3 +103,26 @@ def test_every_committed_put_survives_sigkill(tmp_path: Path) -> None:
     finally:
         box.close()
     assert {f"t/{i}" for i in confirmed} <= topics
+
+
+def test_gateway_holds_readings_the_full_outbox_refused(tmp_path: Path) -> None:
+    from dataflow import readings, settings
+
+    from vitalgate.gateway.daemon import Gateway
+
+    cfg = settings(tmp_path, "mqtt://127.0.0.1:9", outbox={"max_bytes": MB})
+    gw = Gateway(cfg, [])
+    gw.outbox.open()
+    try:
+        items = readings(2000)
+        accepted = [gw.accept_reading(r) for r in items]
+        refused = [r for r, o in zip(items, accepted, strict=True) if o is None]
+        assert refused
+        assert gw.held == len(refused)
+        assert gw.queued + gw.held == len(items)
+        held = gw.outbox.held()
+        assert [h[0] for h in held] == [r.reading_id for r in refused]
+        assert all(h[1].startswith("outbox full") for h in held)
+        assert gw.outbox.pending_bytes <= MB
+    finally:
+        gw.outbox.close()
