@@ -215,7 +215,7 @@ class Outbox:
         return [
             (str(a), str(b), str(c))
             for a, b, c in self.db.execute(
-                "SELECT reading_id, reason, reading FROM held ORDER BY held_at"
+                "SELECT reading_id, reason, reading FROM held ORDER BY held_at, rowid"
             )
         ]
 
