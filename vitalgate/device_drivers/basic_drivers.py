@@ -196,7 +196,12 @@ class HrDriver(_Base):
 
 
 class PolarEcgDriver(HrDriver):
+    """Heart rate plus the PMD ECG stream; a strap without PMD is served as an HR strap."""
+
     async def run(self, session: Session) -> None:
+        if session.client.services.get_characteristic(PMD_CONTROL) is None:
+            await super().run(session)
+            return
         queue = await self._subscribe(session, uuid16("2A37"), PMD_DATA)
         await session.client.start_notify(PMD_CONTROL, lambda _c, _d: None)
         start_ecg = bytes([0x02, 0x00, 0x00, 0x01, 0x82, 0x00, 0x01, 0x01, 0x0E, 0x00])

@@ -85,7 +85,7 @@ class BumbleLink:
 
     def _attach(self, address: str, name: str) -> tuple[Controller, Device]:
         controller = Controller(name, link=self.link, public_address=address)
-        host = Host(controller, AsyncPipeSink(controller))
+        host = _Host(controller, AsyncPipeSink(controller))
         return controller, Device(name=name, address=Address(address), host=host)
 
     async def central(self) -> Device:
@@ -135,6 +135,21 @@ class BumbleLink:
                 ) from err
             except (core.BaseBumbleError, core.ProtocolError) as err:
                 raise BleakError(f"{address}: connection failed: {err}") from err
+
+
+class _Host(Host):
+    """bumble's host, tolerant of a command response arriving after its waiter was cancelled.
+
+    When a task is cancelled in the middle of an HCI command (shutdown, a timed-out attempt), the
+    emulated controller still answers; the stock host then fails with ``InvalidStateError`` in a
+    loop callback. The late answer is dropped instead.
+    """
+
+    def on_command_processed(self, event: Any) -> None:
+        if self.pending_response is not None and self.pending_response.done():
+            logger.debug("late HCI response after its command was cancelled: %s", event)
+            return
+        super().on_command_processed(event)
 
 
 _WORLDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, BumbleLink]] = (

@@ -58,12 +58,21 @@ _DEVICES = [
 
 
 def demo_residents() -> dict[str, Any]:
-    """The ``[residents]`` table attributing the demo devices."""
-    return {"devices": {d.device.address: r for r, d in _DEVICES}}
+    """The ``[residents]`` table attributing the demo devices (the emulated BLE world's)."""
+    from vitalgate.simulator.demo_world import demo_residents as world_residents
+
+    return world_residents()
 
 
 def build_sources(interval_s: float = 1.0) -> list[DeviceSource]:
-    """The demo's device sources (the one place to swap in emulated BLE devices)."""
+    """The demo's device sources: emulated BLE devices behind the connection manager (bumble)."""
+    from vitalgate.simulator.demo_world import demo_sources
+
+    return list(demo_sources(interval_s=interval_s))
+
+
+def build_synthetic_sources(interval_s: float = 1.0) -> list[DeviceSource]:
+    """Synthetic readings without Bluetooth (the demo's sources before the BLE emulation)."""
     return [SyntheticSource([d for _, d in _DEVICES], interval_s=interval_s)]
 
 

@@ -80,6 +80,7 @@ class DemoWorld:
         self.link = link
         self.interval_s = interval_s
         self.rng = random.Random(seed)
+        self._last_stamp: dict[str, datetime] = {}
         self.bp = BloodPressureMonitor(BP_ADDRESS, link=link, clock_offset=timedelta(minutes=-3))
         self.meter = GlucoseMeter(GLUCOSE_ADDRESS, link=link)
         self.oximeter = PulseOximeter(OXIMETER_ADDRESS, link=link)
@@ -137,17 +138,27 @@ class DemoWorld:
         for d in self.devices:
             await d.stop()
 
+    def _stamp(self, device: Peripheral) -> datetime:
+        """The device's time stamp for a new measurement: whole seconds (SIG Date Time), and at
+        least one second after its previous one, so fast demo scripts never repeat a stamp."""
+        now = datetime.now().replace(microsecond=0)
+        last = self._last_stamp.get(device.address)
+        stamp = now if last is None or now > last else last + timedelta(seconds=1)
+        self._last_stamp[device.address] = stamp
+        return stamp
+
     async def _bp_round(self) -> None:
         g = self.rng
-        self.bp.measure(round(g.gauss(126, 5)), round(g.gauss(80, 3)), round(g.gauss(70, 4)), user=1)
-        self.bp.measure(round(g.gauss(163, 4)), round(g.gauss(98, 3)), round(g.gauss(86, 4)), user=2)
+        at = self._stamp(self.bp)
+        self.bp.measure(round(g.gauss(126, 5)), round(g.gauss(80, 3)), round(g.gauss(70, 4)), user=1, at=at)
+        self.bp.measure(round(g.gauss(163, 4)), round(g.gauss(98, 3)), round(g.gauss(86, 4)), user=2, at=at)
 
     async def _glucose(self) -> None:
-        self.meter.add_record(round(self.rng.gauss(6.6, 0.5), 1))
+        self.meter.add_record(round(self.rng.gauss(6.6, 0.5), 1), self._stamp(self.meter))
 
     async def _spot_check(self) -> None:
         spo2 = 87 if self.rng.random() < 0.3 else round(self.rng.gauss(96, 1))
-        self.oximeter.spot_check(min(100, spo2), round(self.rng.gauss(74, 4)))
+        self.oximeter.spot_check(min(100, spo2), round(self.rng.gauss(74, 4)), self._stamp(self.oximeter))
 
     async def _sinus_beat(self) -> None:
         rr = self.rng.gauss(0.92, 0.02)
