@@ -87,3 +87,19 @@ async def test_pair_refuses_unsupported_device(tmp_path: Path) -> None:
         with pytest.raises(DeviceError, match="C3:00:00:00:00:04"):
             await pair_device(s, "C3:00:00:00:00:04", recognize=recognize)
     assert allow_list(s.ble) == set()
+
+
+def test_ble_source_only_when_something_is_paired(tmp_path: Path) -> None:
+    from vitalgate.device_drivers.bumble_backend import BumbleClient, BumbleScanner
+    from vitalgate.device_drivers.manager import ConnectionManager, ble_source
+
+    s = settings(tmp_path)
+    assert ble_source(s.ble) is None
+    PairedDevices(s.ble.paired_file).add("C3:00:00:00:00:09", profile="sig-glucose", name="meter")
+    source = ble_source(s.ble)
+    assert isinstance(source, ConnectionManager)
+    assert source.allow == {"C3:00:00:00:00:09"}
+    assert source.scanner_backend is not None
+    assert issubclass(source.scanner_backend, BumbleScanner)
+    assert source.client_backend is not None
+    assert issubclass(source.client_backend, BumbleClient)

@@ -113,6 +113,10 @@ def register(app: typer.Typer) -> None:
 
         settings = _load(config)
         sources: list[DeviceSource] = [FileSource(p, replay_interval) for p in replay]
+        from vitalgate.device_drivers.manager import ble_source
+
+        if (ble := ble_source(settings.ble)) is not None:  # paired devices, over bleak
+            sources.append(ble)
         screeners, ecg = build_screeners(settings)
 
         async def main() -> None:
