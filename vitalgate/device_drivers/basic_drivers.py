@@ -60,12 +60,17 @@ class _Reader:
             exponent -= 0x10
         return float(mantissa * 10.0**exponent)
 
-    def date_time(self) -> datetime:
+    def date_time(self) -> datetime | None:
+        """Date Time (0x2A08) as an aware local time; ``None`` when the device says "unknown"."""
         year, month, day, hour, minute, second = self.take("<HBBBBB")
+        if year == 0 or month == 0 or day == 0:
+            return None  # 0 means "not known" (clock not set)
         try:
             return datetime(year, month, day, hour, minute, second).astimezone()
         except ValueError as err:
-            raise MalformedPayload(f"invalid date {year}-{month}-{day}", source=self.source) from err
+            raise MalformedPayload(
+                f"invalid date {year}-{month}-{day} {hour}:{minute}:{second}", source=self.source
+            ) from err
 
 
 def decode_bp(data: bytes, device: DeviceIdentity) -> Reading:
@@ -73,15 +78,19 @@ def decode_bp(data: bytes, device: DeviceIdentity) -> Reading:
     (flags,) = r.take("<B")
     scale = KPA_TO_MMHG if flags & 0x01 else 1.0
     sys_, dia, mean = (round(r.sfloat() * scale, 1) for _ in range(3))
-    at = r.date_time() if flags & 0x02 else datetime.now(UTC)
+    stamp = r.date_time() if flags & 0x02 else None
     values = {"systolic": sys_, "diastolic": dia, "mean": mean}
     if flags & 0x04:
         values["pulse"] = r.sfloat()
     user = r.take("<B")[0] if flags & 0x08 else None
     status = r.take("<H")[0] if flags & 0x10 else 0
-    marks = {"body_movement": status & 0x01, "irregular_pulse": status & 0x04}
+    marks = {
+        "body_movement": status & 0x01, "irregular_pulse": status & 0x04,
+        "clock_unset": flags & 0x02 and stamp is None,
+    }
     return Reading.of(
-        Kind.BLOOD_PRESSURE, values, at, device, user_slot=None if user == 0xFF else user,
+        Kind.BLOOD_PRESSURE, values, stamp or datetime.now(UTC), device,
+        user_slot=None if user == 0xFF else user,
         flags=frozenset(k for k, v in marks.items() if v),
     )
 
@@ -91,6 +100,8 @@ def decode_glucose(data: bytes, device: DeviceIdentity) -> Reading:
     (flags,) = r.take("<B")
     (seq,) = r.take("<H")
     at = r.date_time()
+    if at is None:
+        raise MalformedPayload(f"record {seq} has no base time", source=r.source)
     if flags & 0x01:
         at += timedelta(minutes=r.take("<h")[0])
     if not flags & 0x02:
@@ -105,8 +116,8 @@ def decode_plx(data: bytes, device: DeviceIdentity, *, spot: bool) -> Reading:
     r = _Reader(data, "0x2A5E PLX Spot-check" if spot else "0x2A5F PLX Continuous")
     (flags,) = r.take("<B")
     spo2, pulse = r.sfloat(), r.sfloat()
-    at = r.date_time() if spot and flags & 0x01 else datetime.now(UTC)
-    return Reading.of(Kind.SPO2, {"spo2": spo2, "pulse": pulse}, at, device)
+    at = r.date_time() if spot and flags & 0x01 else None
+    return Reading.of(Kind.SPO2, {"spo2": spo2, "pulse": pulse}, at or datetime.now(UTC), device)
 
 
 def decode_hr(data: bytes, device: DeviceIdentity) -> tuple[Reading, BeatIntervals | None]:
