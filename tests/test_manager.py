@@ -239,3 +239,21 @@ async def test_malformed_notification_rejected_device_named_connection_kept(
         assert strap.connection is not None
         assert m.stats(strap.address).connections == 1
         assert any(strap.address in rec.getMessage() and "malformed" in rec.getMessage() for rec in caplog.records)
+
+
+async def test_profile_needing_bonding_is_bonded_before_the_driver_runs() -> None:
+    meter = GlucoseMeter("C2:00:00:00:00:07", link=LINK)
+    meter.add_record(6.0)
+
+    def bonding(d: BLEDevice, adv: AdvertisementData) -> _Profile | None:
+        return _Profile("test-glucose-bonded", SeqGlucoseDriver, needs_bonding=True)
+
+    ble = BleSettings(backend="bumble", bumble_link=LINK, allow=[meter.address])
+    m = ConnectionManager.from_settings(ble, bonding, seed=2)
+    m.retry = FAST
+    sink = Collected()
+    async with meter, running(m, sink):
+        await sink.wait_for(1)
+        assert meter.device is not None
+        assert meter.device.keystore is not None
+        assert await meter.device.keystore.get_all()  # keys of the gateway kept: bonded

@@ -14,7 +14,12 @@ from vitalgate.device_drivers.manager import ConnectionManager, RetryPolicy
 from vitalgate.device_drivers.recognition import recognizer
 from vitalgate.readings import BeatIntervals, DeviceOutput, EcgSamples, Reading
 from vitalgate.simulator.demo_world import DemoWorld
-from vitalgate.simulator.devices import BloodPressureMonitor, GlucoseMeter, HeartRateStrap, PulseOximeter
+from vitalgate.simulator.devices import (
+    BloodPressureMonitor,
+    GlucoseMeter,
+    HeartRateStrap,
+    PulseOximeter,
+)
 from vitalgate.simulator.peripheral import Peripheral
 from vitalgate.simulator.polar import PolarEcgStrap, load_mitdb_ecg
 from vitalgate.vocabulary import Kind
@@ -113,7 +118,7 @@ async def test_heart_rate_strap_rr_intervals() -> None:
         await strap.beat(64, [0.9375, 0.9375])
         await sink.until(lambda: any(isinstance(o, BeatIntervals) for o in sink.items))
         await stop(task)
-    rr = [o for o in sink.items if isinstance(o, BeatIntervals)][0]
+    rr = next(o for o in sink.items if isinstance(o, BeatIntervals))
     assert rr.rr_s == pytest.approx((0.9375, 0.9375))
     assert rr.device.address == strap.address
 
@@ -148,3 +153,20 @@ async def test_demo_world_brings_every_kind(shared_data: Path) -> None:
         await stop(task)
     slots = {r.user_slot for r in sink.readings(Kind.BLOOD_PRESSURE)}
     assert slots == {1, 2}
+
+
+async def test_ecg_stream_dropped_mid_stream_resumes_without_gap_or_repeat(shared_data: Path) -> None:
+    ecg = load_mitdb_ecg(shared_data / "mitdb" / "203", start_s=60, duration_s=10)
+    strap = PolarEcgStrap("C4:00:00:00:00:06", ecg, link=LINK, speed=20.0, loop=False)
+    strap.drop_after_frames = 4
+    sink = Sink()
+
+    def samples() -> list[int]:
+        return [s for o in sink.items if isinstance(o, EcgSamples) for s in o.samples_uv]
+
+    async with strap:
+        task = await serve(sink, strap)
+        await sink.until(lambda: len(samples()) >= 10 * 73)
+        await stop(task)
+    assert strap.connection_count == 2
+    assert samples()[: 10 * 73] == ecg[: 10 * 73].tolist()
