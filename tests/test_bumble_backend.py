@@ -64,7 +64,7 @@ async def test_scan_sees_advertisement_with_name_and_services() -> None:
         found = await BleakScanner.find_device_by_name("Echo", timeout=5, backend=Scanner)
         assert found is not None
         assert found.address == "C0:00:00:00:00:01"
-        seen = await BleakScanner.discover(timeout=0.3, return_adv=True, backend=Scanner)
+        seen = await BleakScanner.discover(timeout=0.6, return_adv=True, backend=Scanner)
         _, adv = seen["C0:00:00:00:00:01"]
         assert adv.local_name == "Echo"
         assert SERVICE in adv.service_uuids

@@ -61,7 +61,7 @@ def test_paired_file_round_trip_and_allow_list(tmp_path: Path) -> None:
 async def test_scan_lists_supported_and_unsupported(tmp_path: Path) -> None:
     s = settings(tmp_path)
     async with PulseOximeter("C3:00:00:00:00:01", link=LINK), HeartRateStrap("C3:00:00:00:00:02", link=LINK):
-        rows = await scan_devices(s, 0.3, recognize=recognize)
+        rows = await scan_devices(s, 0.6, recognize=recognize)
     by_address = {r["address"]: r for r in rows}
     assert by_address["C3:00:00:00:00:01"]["profile"] == "nonin-3230"
     assert by_address["C3:00:00:00:00:01"]["paired"] is False
@@ -103,3 +103,33 @@ def test_ble_source_only_when_something_is_paired(tmp_path: Path) -> None:
     assert issubclass(source.scanner_backend, BumbleScanner)
     assert source.client_backend is not None
     assert issubclass(source.client_backend, BumbleClient)
+
+
+def test_devices_commands_on_the_emulated_world(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VITALGATE_BLE__SCAN_TIMEOUT_S": "1"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "vitalgate.cli", "devices", *args, "--emulate"],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env,
+        )
+
+    paired = cli("pair", "d1:00:00:00:00:03")
+    assert paired.returncode == 0, paired.stderr
+    assert "sig-glucose" in paired.stdout
+    scan = cli("scan", "--json", "--timeout", "0.6")
+    assert scan.returncode == 0, scan.stderr
+    rows = {r["address"]: r for r in map(json.loads, scan.stdout.splitlines())}
+    assert len(rows) == 5
+    assert all(r["supported"] for r in rows.values())
+    assert rows["D1:00:00:00:00:03"]["paired"] is True
+    assert rows["D1:00:00:00:00:01"]["paired"] is False
+    missing = cli("pair", "D1:00:00:00:00:77")
+    assert missing.returncode == 1
+    assert "D1:00:00:00:00:77" in missing.stderr
+    assert "Traceback" not in missing.stderr

@@ -135,11 +135,11 @@ async def test_hr_strap_rr_intervals_and_malformed_fault() -> None:
 async def test_devices_advertise_their_service_and_name() -> None:
     bp = BloodPressureMonitor("C1:00:00:00:00:06", link=LINK)
     async with bp, PulseOximeter("C1:00:00:00:00:07", link=LINK):
-        seen = await BleakScanner.discover(timeout=0.3, return_adv=True, backend=Scanner)
+        seen = await BleakScanner.discover(timeout=0.6, return_adv=True, backend=Scanner)
         # a BP monitor with nothing to hand over sleeps; a measurement wakes it up
         assert "C1:00:00:00:00:06" not in seen
         bp.measure(120, 80)
-        seen = await BleakScanner.discover(timeout=0.3, return_adv=True, backend=Scanner)
+        seen = await BleakScanner.discover(timeout=0.6, return_adv=True, backend=Scanner)
         assert seen["C1:00:00:00:00:06"][1].local_name == "BLESmart_00000116"
         assert u("1810") in seen["C1:00:00:00:00:06"][1].service_uuids
         assert u("1822") in seen["C1:00:00:00:00:07"][1].service_uuids

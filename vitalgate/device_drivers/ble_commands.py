@@ -12,13 +12,15 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from vitalgate.config import Settings, load_settings
-from vitalgate.device_drivers.manager import Recognizer
 from vitalgate.errors import VitalgateError
+
+if TYPE_CHECKING:
+    from vitalgate.device_drivers.manager import Recognizer
 
 
 def _settings(config: Path | None, emulate: bool) -> Settings:
