@@ -64,11 +64,11 @@ def demo_residents() -> dict[str, Any]:
     return world_residents()
 
 
-def build_sources(interval_s: float = 1.0) -> list[DeviceSource]:
+def build_sources(interval_s: float = 1.0, ecg_record: Path | None = None) -> list[DeviceSource]:
     """The demo's device sources: emulated BLE devices behind the connection manager (bumble)."""
     from vitalgate.simulator.demo_world import demo_sources
 
-    return list(demo_sources(interval_s=interval_s))
+    return list(demo_sources(interval_s=interval_s, ecg_record=ecg_record))
 
 
 def build_synthetic_sources(interval_s: float = 1.0) -> list[DeviceSource]:
@@ -93,6 +93,7 @@ class DemoOptions:
     bucket: str = "vitalgate"
     token: str | None = None
     interval_s: float = 1.0
+    ecg_record: Path | None = None  # MITDB record the emulated ECG strap plays
 
 
 @dataclass
@@ -201,7 +202,7 @@ async def run_demo(opts: DemoOptions, out: Callable[[str], None]) -> DemoSummary
                 await asyncio.wait_for(worker.subscribed.wait(), 30)
                 screeners, ecg = build_screeners(settings)
                 gw = Gateway(
-                    settings, build_sources(opts.interval_s), screeners=screeners, ecg_screeners=ecg
+                    settings, build_sources(opts.interval_s, opts.ecg_record), screeners=screeners, ecg_screeners=ecg
                 )
                 async with gw:
                     if opts.duration_s is None:
