@@ -238,6 +238,7 @@ async def test_malformed_notification_rejected_device_named_connection_kept(
         assert [r.value("heart_rate") for r in readings] == [61, 63]
         assert strap.connection is not None
         assert m.stats(strap.address).connections == 1
+        assert m.stats(strap.address).malformed == 1
         assert any(strap.address in rec.getMessage() and "malformed" in rec.getMessage() for rec in caplog.records)
 
 

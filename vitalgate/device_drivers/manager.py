@@ -69,6 +69,19 @@ def ble_source(ble: BleSettings) -> ConnectionManager | None:
 
 
 @dataclass
+class DeviceStats:
+    """Counters per device, for logs, ``devices`` commands and tests."""
+
+    connections: int = 0
+    failed_attempts: int = 0
+    link_losses: int = 0
+    outputs: int = 0
+    duplicates: int = 0
+    malformed: int = 0
+    state: str = "idle"
+
+
+@dataclass
 class Session:
     """What a driver gets for one connection.
 
@@ -81,9 +94,11 @@ class Session:
     name: str | None
     emit: Emit
     last_sequence: int | None = None
+    stats: DeviceStats = field(default_factory=lambda: DeviceStats())
 
     def malformed(self, err: MalformedPayload) -> None:
         """Report a payload that could not be decoded; the connection is kept."""
+        self.stats.malformed += 1
         logger.warning("%s (%s): rejected a malformed payload: %s", self.address, self.name, err)
 
 
@@ -124,18 +139,6 @@ class RetryPolicy:
         """Capped exponential backoff with full jitter, after ``failures`` failures (>= 1)."""
         cap = min(self.backoff_max_s, self.backoff_min_s * 2 ** max(0, failures - 1))
         return rng.uniform(self.backoff_min_s, max(self.backoff_min_s, cap))
-
-
-@dataclass
-class DeviceStats:
-    """Counters per device, for logs, ``devices`` commands and tests."""
-
-    connections: int = 0
-    failed_attempts: int = 0
-    link_losses: int = 0
-    outputs: int = 0
-    duplicates: int = 0
-    state: str = "idle"
 
 
 @dataclass
@@ -298,7 +301,9 @@ class ConnectionManager:
         client = await self._connect(worker, disconnected)
         worker.stats.connections += 1
         self._set_state(worker, "connected")
-        session = Session(client, worker.address, worker.name, self._emit_for(worker), worker.last_sequence)
+        session = Session(
+            client, worker.address, worker.name, self._emit_for(worker), worker.last_sequence, worker.stats
+        )
         driver_task = asyncio.create_task(worker.profile.driver().run(session), name=f"driver-{worker.address}")
         drop_task = asyncio.create_task(disconnected.wait(), name=f"drop-{worker.address}")
         finished = False
