@@ -36,4 +36,5 @@ def test_victoria_metrics_accepts_influx_line_protocol(victoria) -> None:  # typ
     q = f"{victoria.url}/api/v1/export?match[]=bp_systolic"
     lines = urllib.request.urlopen(q, timeout=5).read().decode().splitlines()
     rec = json.loads(lines[0])
-    assert rec["values"] == [142] and rec["metric"]["resident"] == "r1"
+    assert rec["values"] == [142]
+    assert rec["metric"]["resident"] == "r1"
