@@ -80,7 +80,22 @@ def alert_line(a: Alert) -> str:
     )
 
 
-class InfluxSink:
+class _ClosesOnExit:
+    """``async with sink:`` closes the sink on the way out."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+
+class InfluxSink(_ClosesOnExit):
     """Writes with influxdb-client's write API v2 (InfluxDB 2, VictoriaMetrics ``/api/v2/write``).
 
     Parameters
@@ -96,14 +111,6 @@ class InfluxSink:
         self.url, self.org, self.bucket = url, org, bucket
         self._client = InfluxDBClient(url=url, token=token or "", org=org, timeout=30_000)
         self._write = self._client.write_api(write_options=SYNCHRONOUS)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     def write_lines(self, lines: list[str]) -> None:
         """Write line-protocol records synchronously (ms precision)."""
@@ -151,7 +158,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 """
 
 
-class SqliteSink:
+class SqliteSink(_ClosesOnExit):
     """The embedded store: one SQLite file (WAL).
 
     ``readings`` is keyed on ``reading_id`` (a re-sent reading is ignored); ``components`` holds
@@ -167,14 +174,6 @@ class SqliteSink:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self.duplicates = 0
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     def write_sync(self, observations: list[Observation], alerts: list[Alert]) -> None:
         """Write one batch in one transaction."""
