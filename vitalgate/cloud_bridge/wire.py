@@ -17,7 +17,7 @@ from vitalgate.errors import MalformedPayload
 from vitalgate.readings import Reading
 from vitalgate.vocabulary import PANELS, Kind
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 #: A topic segment: no MQTT wildcards or separators, no surprises in a file name or a tag.
 Segment = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
