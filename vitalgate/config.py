@@ -8,6 +8,7 @@ The example file ``vitalgate.example.toml`` documents every key.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -37,6 +38,28 @@ class TlsSettings(_Section):
     insecure_skip_verify: bool = False
 
 
+def _secret(value: SecretStr | None, file: Path | None, credential_name: str) -> str | None:
+    """A secret from config, a file, or a systemd credential (``LoadCredential=NAME:...``).
+
+    Secrets belong in files or credentials, not on the command line or in the TOML itself.
+    """
+    if value is not None:
+        return value.get_secret_value()
+    if file is None:
+        from vitalgate.service import credential
+
+        file = credential(credential_name)
+    if file is None:
+        return None
+    try:
+        return file.read_text().strip()
+    except OSError as err:
+        raise ConfigError(
+            f"cannot read secret file {file} ({err.strerror}); check its path and permissions",
+            [(credential_name, f"{file}: {err.strerror}")],
+        ) from err
+
+
 class MqttSettings(_Section):
     url: str = Field(
         default="mqtt://127.0.0.1:1883",
@@ -61,11 +84,8 @@ class MqttSettings(_Section):
         return self
 
     def secret(self) -> str | None:
-        if self.password is not None:
-            return self.password.get_secret_value()
-        if self.password_file is not None:
-            return self.password_file.read_text().strip()
-        return None
+        """The broker password: ``password``, ``password_file``, or credential ``mqtt-password``."""
+        return _secret(self.password, self.password_file, "mqtt-password")
 
 
 class OutboxSettings(_Section):
@@ -81,6 +101,7 @@ class StoreSettings(_Section):
     org: str = "vitalgate"
     bucket: str = "vitalgate"
     token: SecretStr | None = None
+    token_file: Path | None = Field(default=None, description="file holding the store token")
     sqlite_path: Path = Path("var/store.sqlite")
     batch_size: int = Field(default=5000, ge=1, le=100_000)
     flush_interval_s: float = Field(default=0.5, gt=0)
@@ -90,6 +111,12 @@ class StoreSettings(_Section):
         if self.kind == "influx" and not self.url:
             raise ValueError("store.kind = 'influx' needs store.url (e.g. http://127.0.0.1:8428)")
         return self
+
+    def secret(self) -> str | None:
+        """The store token: ``token``, ``token_file``, credential ``store-token``, or the
+        environment variable ``VITALGATE_STORE_TOKEN``."""
+        found = _secret(self.token, self.token_file, "store-token")
+        return found if found is not None else os.environ.get("VITALGATE_STORE_TOKEN")
 
 
 class IngestSettings(_Section):

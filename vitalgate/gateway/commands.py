@@ -9,7 +9,7 @@ import contextlib
 import json
 import os
 import signal
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -73,17 +73,22 @@ def extra_problems(settings: Any) -> list[tuple[str, str]]:
     return out
 
 
-def _serve(main: Coroutine[Any, Any, None]) -> None:
-    """Run ``main`` until it ends or SIGTERM/SIGINT cancels it cleanly."""
+def _serve(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]], name: str) -> None:
+    """Run ``main(ready)`` until it ends or SIGTERM/SIGINT cancels it cleanly.
+
+    Under systemd (``Type=notify``) READY=1 is sent when ``main`` sets ``ready`` and the
+    watchdog is fed from the event loop (:mod:`vitalgate.service`).
+    """
+    from vitalgate.service import run_service
 
     async def runner() -> None:
-        task = asyncio.current_task()
-        assert task is not None
+        ready = asyncio.Event()
+        task = asyncio.create_task(main(ready), name=name)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
         with contextlib.suppress(asyncio.CancelledError):
-            await main
+            await run_service(task, ready, name)
 
     asyncio.run(runner())
 
@@ -119,11 +124,12 @@ def register(app: typer.Typer) -> None:
             sources.append(ble)
         screeners, ecg = build_screeners(settings)
 
-        async def main() -> None:
+        async def main(ready: asyncio.Event) -> None:
             async with Gateway(settings, sources, screeners=screeners, ecg_screeners=ecg) as gw:
+                ready.set()
                 await gw.wait()
 
-        _serve(main())
+        _serve(main, "gateway")
 
     @app.command("ingest")
     def ingest(config: Path = typer.Option(..., "--config", "-c", help="Configuration file (TOML).")) -> None:
@@ -135,22 +141,25 @@ def register(app: typer.Typer) -> None:
         st = settings.store
         sink: Sink
         if st.kind == "influx":
-            token = st.token.get_secret_value() if st.token else os.environ.get("VITALGATE_STORE_TOKEN")
+            token = st.secret()
             sink = InfluxSink(st.url, token=token, org=st.org, bucket=st.bucket)
         else:
             sink = SqliteSink(st.sqlite_path)
 
-        async def main() -> None:
+        async def main(ready: asyncio.Event) -> None:
             worker = IngestWorker(
                 settings.mqtt, settings.ingest, sink,
                 batch_size=st.batch_size, flush_interval_s=st.flush_interval_s,
             )
+            forward = asyncio.create_task(worker.subscribed.wait())
+            forward.add_done_callback(lambda t: t.cancelled() or ready.set())
             try:
                 await worker.run()
             finally:
+                forward.cancel()
                 await sink.aclose()
 
-        _serve(main())
+        _serve(main, "ingest")
 
     @app.command("demo")
     def demo(
@@ -178,11 +187,12 @@ def register(app: typer.Typer) -> None:
         )
         result: list[Any] = []
 
-        async def main() -> None:
+        async def main(ready: asyncio.Event) -> None:
+            ready.set()
             result.append(await run_demo(opts, lambda line: typer.echo(line)))
 
         try:
-            _serve(main())
+            _serve(main, "demo")
         except ValidationError as err:
             typer.echo(f"demo: bad option: {err.errors()[0]['msg']} (--broker mqtt://HOST:PORT)", err=True)
             raise typer.Exit(2) from None
