@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -68,6 +69,9 @@ class Mosquitto:
             "max_inflight_messages 1000\n"
             "max_queued_messages 1000000\n"
             "message_size_limit 0\n"
+            # Run as the invoking user: as root, mosquitto would switch to its own account, which
+            # cannot read the test's keys or write its log into the private temporary directory.
+            f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
             f"log_dest file {self.workdir / 'mosquitto.log'}\n"
             "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
             f"{self.extra_conf}"

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import pwd
 import signal
 import sqlite3
 import subprocess
@@ -37,13 +35,7 @@ def persistent_broker(tmp: Path) -> Mosquitto:
     """A mosquitto that keeps sessions and queued messages across a restart (as in production)."""
     data = tmp / "mosquitto-data"
     data.mkdir(parents=True, exist_ok=True)
-    # Run as the invoking user: as root, mosquitto would switch to its own account, which cannot
-    # write the persistence file into the test's private temporary directory.
-    user = pwd.getpwuid(os.getuid()).pw_name
-    return Mosquitto(
-        tmp / "mosquitto",
-        extra_conf=f"persistence true\npersistence_location {data}/\nuser {user}\n",
-    )
+    return Mosquitto(tmp / "mosquitto", extra_conf=f"persistence true\npersistence_location {data}/\n")
 
 
 def vm_count(vm) -> int:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import ssl
@@ -58,6 +59,63 @@ def tls_context(settings: MqttSettings) -> ssl.SSLContext:
     return ctx
 
 
+class _PahoLog(logging.Logger):
+    """paho's log for one client. Remembers the client's last error (e.g. the TLS alert a broker
+    sends when it refuses a certificate, which aiomqtt reports only as an empty error) and
+    demotes it to DEBUG: :func:`explain` turns it into one clear line instead."""
+
+    def __init__(self) -> None:
+        super().__init__("vitalgate.cloud_bridge.paho")
+        self.parent = logging.getLogger("vitalgate.cloud_bridge.paho")
+        self.last_error: str | None = None
+        self.on_error: Callable[[], None] | None = None
+
+    def handle(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            message = record.getMessage()  # keep all: the first is often the informative one
+            self.last_error = f"{self.last_error}; {message}" if self.last_error else message
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            if self.on_error is not None:
+                self.on_error()
+        super().handle(record)
+
+
+_TLS_HINTS = (
+    ("certificate expired", "the broker refused this gateway's client certificate: it has expired; "
+     "install a renewed certificate at mqtt.tls.cert_file"),
+    ("certificate revoked", "the broker refused this gateway's client certificate: it is revoked; "
+     "ask the site administrator for a new one"),
+    ("unknown ca", "the broker does not trust the CA that signed this gateway's client certificate; "
+     "use a certificate issued by the site's CA (mqtt.tls.cert_file)"),
+    ("certificate required", "the broker requires a client certificate; set mqtt.tls.cert_file and "
+     "mqtt.tls.key_file"),
+    ("bad certificate", "the broker refused this gateway's client certificate; check mqtt.tls.cert_file"),
+    ("eof occurred in violation of protocol", "the broker closed the connection during the TLS "
+     "handshake: it probably refused this gateway's client certificate (expired, revoked or not "
+     "from the site's CA); check mqtt.tls.cert_file"),
+    ("certificate_verify_failed", "cannot verify the broker's certificate; check mqtt.tls.ca_file "
+     "(the CA that signed the broker's certificate) and the host name in mqtt.url"),
+)
+
+
+def _expire(deadline: asyncio.Timeout) -> None:
+    deadline.reschedule(asyncio.get_running_loop().time())
+
+
+def explain(err: BaseException, settings: MqttSettings, paho_error: str | None = None) -> str:
+    """One line a person can act on for a failed connection. Never contains the password."""
+    detail = str(err) or paho_error or type(err).__name__
+    text = f"{detail} {paho_error or ''}".lower()
+    for needle, hint in _TLS_HINTS:
+        if needle in text:
+            return f"{hint} ({detail if str(err) else paho_error})"
+    if isinstance(err, aiomqtt.MqttCodeError) and err.rc in (4, 5, 134, 135):
+        who = f"user {settings.username!r}" if settings.username else "anonymous clients"
+        return (f"the broker refused {who} ({detail}); check mqtt.username and the password "
+                "file or credential 'mqtt-password'")
+    return detail
+
+
 def protocols(settings: MqttSettings) -> list[aiomqtt.ProtocolVersion]:
     """The protocol versions to try, in order."""
     return {"5": [V5], "3.1.1": [V311]}.get(settings.protocol, [V5, V311])
@@ -71,6 +129,7 @@ def make_client(
     will: aiomqtt.Will | None = None,
     clean: bool = True,
     max_inflight: int = 100,
+    logger: logging.Logger | None = None,
 ) -> aiomqtt.Client:
     """An :class:`aiomqtt.Client` for ``settings`` (not connected yet)."""
     host, port, tls = broker_address(settings.url)
@@ -95,6 +154,7 @@ def make_client(
         keepalive=settings.keepalive_s,
         tls_context=tls_context(settings) if tls else None,
         max_inflight_messages=max_inflight,
+        logger=logger or _PahoLog(),
         **kwargs,  # type: ignore[arg-type]
     )
     client.pending_calls_threshold = 10 * max_inflight  # aiomqtt warns above this
@@ -153,16 +213,26 @@ async def connect(
         order = [preferred] + [p for p in order if p != preferred]
     last: Exception | None = None
     for proto in order:
-        client = make_client(settings, proto, client_id=client_id, will=will, clean=clean)
+        paho_log = _PahoLog()
+        client = make_client(settings, proto, client_id=client_id, will=will, clean=clean, logger=paho_log)
         if before_connect is not None:
             before_connect(client)
         try:
-            async with asyncio.timeout(settings.connect_timeout_s):
+            async with asyncio.timeout(settings.connect_timeout_s) as deadline:
+                # A socket error while connecting (e.g. the broker's TLS alert) ends the attempt
+                # at once instead of waiting for a CONNACK that cannot come.
+                paho_log.on_error = functools.partial(_expire, deadline)
                 await stack.enter_async_context(client)
         except (aiomqtt.MqttError, TimeoutError, OSError) as err:
-            last = err
-            log.debug("MQTT %s connect to %s failed: %r", proto.name, settings.url, err)
+            last = aiomqtt.MqttError(explain(err, settings, paho_log.last_error))
+            log.debug("MQTT %s connect to %s failed: %s", proto.name, settings.url, last)
+            refused = isinstance(err, aiomqtt.MqttCodeError) and err.rc in (4, 5, 134, 135)
+            tls = "ssl" in f"{err} {paho_log.last_error}".lower()
+            if refused or tls:
+                break  # credentials or certificates: another protocol version will not help
             continue
+        finally:
+            paho_log.on_error = None
         return client, proto
     assert last is not None
-    raise last if isinstance(last, aiomqtt.MqttError) else aiomqtt.MqttError(str(last))
+    raise last
