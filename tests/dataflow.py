@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from vitalgate.cloud_bridge.ingest import IngestWorker
+from vitalgate.cloud_bridge.sinks import Sink
 from vitalgate.config import Settings
 from vitalgate.gateway.ports import Emit
 from vitalgate.readings import DeviceIdentity, Reading
@@ -99,3 +102,17 @@ def vm_wait_points(vm: Any, expected: int, match: str | None = None, within: flo
         if n >= expected or time.monotonic() > deadline:
             return n
         time.sleep(0.2)
+
+
+@contextlib.asynccontextmanager
+async def worker(cfg: Settings, sink: Sink) -> AsyncIterator[IngestWorker]:
+    """A running ingest worker, subscribed, for the duration of the block."""
+    w = IngestWorker(cfg.mqtt, cfg.ingest, sink, batch_size=100, flush_interval_s=0.1)
+    task = asyncio.create_task(w.run(), name="ingest")
+    await asyncio.wait_for(w.subscribed.wait(), 10)
+    try:
+        yield w
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

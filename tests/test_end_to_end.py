@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
@@ -20,29 +18,15 @@ from dataflow import (
     vm_export,
     vm_points,
     vm_wait_points,
+    worker,
 )
 
-from vitalgate.cloud_bridge.ingest import IngestWorker
-from vitalgate.cloud_bridge.sinks import InfluxSink, Sink, SqliteSink
+from vitalgate.cloud_bridge.sinks import InfluxSink, SqliteSink
 from vitalgate.cloud_bridge.topics import Topics
 from vitalgate.cloud_bridge.wire import Ack, Alert, AlertState, Observation, Severity, dump_payload
-from vitalgate.config import Settings
 from vitalgate.gateway.daemon import Gateway
 from vitalgate.readings import BeatIntervals, EcgSamples, Reading
 from vitalgate.vocabulary import Kind
-
-
-@contextlib.asynccontextmanager
-async def worker(cfg: Settings, sink: Sink) -> AsyncIterator[IngestWorker]:
-    w = IngestWorker(cfg.mqtt, cfg.ingest, sink, batch_size=100, flush_interval_s=0.1)
-    task = asyncio.create_task(w.run(), name="ingest")
-    await asyncio.wait_for(w.subscribed.wait(), 10)
-    try:
-        yield w
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_readings_reach_victoriametrics_exactly(tmp_path: Path, mosquitto, victoria) -> None:

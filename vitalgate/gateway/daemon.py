@@ -139,6 +139,7 @@ class Gateway:
         self.publisher = Publisher(settings.mqtt, self.outbox, self.topics, batch=o.batch)
         self.queued = 0
         self.held = 0
+        self.refused = 0
         self.sources_done = 0
         self._task: asyncio.Task[None] | None = None
         self._source_tasks: list[asyncio.Task[None]] = []
@@ -219,7 +220,16 @@ class Gateway:
         return obs
 
     def _hold(self, reading: Reading, reason: str) -> None:
-        if self.outbox.hold(reading.reading_id, reason, reading_json(reading)):
+        body = reading_json(reading)
+        try:
+            newly = self.outbox.hold(reading.reading_id, reason, body)
+        except OutboxFull as err:
+            # Refused loudly, with the whole reading, so the journal keeps what the disk cannot.
+            self.refused += 1
+            log.error("refused %s reading %s from %s (%s; %s): %s",
+                      reading.kind.value, reading.reading_id, reading.device.address, reason, err, body)
+            return
+        if newly:
             self.held += 1
             log.warning(
                 "held %s reading %s from %s: %s",

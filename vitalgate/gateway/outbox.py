@@ -13,6 +13,13 @@ the caller keeps it (a device keeps its record in memory; the gateway holds it) 
 outbox silently dropping older data. *Alerts* are never refused and never evicted: they may take
 the outbox over its bound. Alerts are sent before readings.
 
+Disk full
+---------
+When the disk itself is full (SQLite ``SQLITE_FULL``), a reading is refused the same way
+(:class:`~vitalgate.errors.OutboxFull`, logged as an error) and an alert is kept in memory and
+sent first, so alerts still go out; only such an alert would be lost if the power failed before
+the broker acknowledged it, and that is logged.
+
 Held readings (no confident resident) live in the ``held`` table of the same database until a
 person assigns them; they are never published under a guessed resident.
 """
@@ -34,6 +41,7 @@ log = logging.getLogger(__name__)
 
 Priority = Literal["alert", "reading"]
 _RANK: dict[str, int] = {"alert": 0, "reading": 1}
+_SQLITE_FULL = 13
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -94,6 +102,8 @@ class Outbox:
         self._count = 0
         self.changed = asyncio.Event()
         self.refused = 0
+        self._in_memory: list[Entry] = []  # alerts that found the disk full
+        self._next_memory_id = -1
 
     async def __aenter__(self) -> Self:
         self.open()
@@ -160,14 +170,39 @@ class Outbox:
                 f"outbox {self.path} holds {self._bytes} bytes, bound {self.max_bytes}: reading "
                 f"for {topic} refused; restore the broker connection or raise outbox.max_bytes"
             )
-        cur = self.db.execute(
-            "INSERT INTO outbox (rank, topic, payload, qos, retain, created_at) VALUES (?,?,?,?,?,?)",
-            (_RANK[priority], topic, payload, qos, int(retain), time.time()),
-        )
+        try:
+            cur = self.db.execute(
+                "INSERT INTO outbox (rank, topic, payload, qos, retain, created_at) VALUES (?,?,?,?,?,?)",
+                (_RANK[priority], topic, payload, qos, int(retain), time.time()),
+            )
+        except sqlite3.OperationalError as err:
+            if getattr(err, "sqlite_errorcode", None) != _SQLITE_FULL:
+                raise
+            return self._disk_full(topic, payload, qos, retain, priority)
         self._count += 1
         self._bytes += len(payload)
         self.changed.set()
         return int(cur.lastrowid or 0)
+
+    def _disk_full(self, topic: str, payload: bytes, qos: int, retain: bool, priority: Priority) -> int:
+        if priority == "reading":
+            self.refused += 1
+            log.error("outbox %s: the disk is full; refused a reading for %s. Free space on %s",
+                      self.path, topic, self.path.parent)
+            raise OutboxFull(
+                f"the disk holding {self.path} is full: reading for {topic} refused; free space "
+                f"on {self.path.parent}"
+            )
+        entry = Entry(self._next_memory_id, topic, payload, qos, retain, priority)
+        self._next_memory_id -= 1
+        self._in_memory.append(entry)
+        self._count += 1
+        self._bytes += len(payload)
+        self.changed.set()
+        log.error("outbox %s: the disk is full; alert for %s kept in memory and sent first "
+                  "(lost only if the power fails before the broker has it). Free space on %s",
+                  self.path, topic, self.path.parent)
+        return entry.id
 
     def peek(self, limit: int = 200) -> list[Entry]:
         """The next ``limit`` messages to send, alerts first, then oldest first."""
@@ -175,13 +210,21 @@ class Outbox:
             "SELECT id, topic, payload, qos, retain, rank FROM outbox ORDER BY rank, id LIMIT ?",
             (limit,),
         ).fetchall()
-        return [
+        stored = [
             Entry(int(i), t, bytes(p), int(q), bool(r), "alert" if k == 0 else "reading")
             for i, t, p, q, r, k in rows
         ]
+        return (self._in_memory + stored)[:limit]
 
     def delete(self, ids: list[int]) -> None:
         """Forget messages the broker acknowledged (PUBACK)."""
+        if any(i < 0 for i in ids):
+            gone = {i for i in ids if i < 0}
+            kept = [e for e in self._in_memory if e.id not in gone]
+            self._count -= len(self._in_memory) - len(kept)
+            self._bytes -= sum(len(e.payload) for e in self._in_memory if e.id in gone)
+            self._in_memory = kept
+            ids = [i for i in ids if i >= 0]
         if not ids:
             return
         marks = ",".join("?" * len(ids))
@@ -203,11 +246,19 @@ class Outbox:
     # -- held readings --------------------------------------------------------------------------
 
     def hold(self, reading_id: str, reason: str, reading_json: str) -> bool:
-        """Keep an unattributed reading; ``False`` if it was already held."""
-        cur = self.db.execute(
-            "INSERT OR IGNORE INTO held (reading_id, reason, reading, held_at) VALUES (?,?,?,?)",
-            (reading_id, reason, reading_json, time.time()),
-        )
+        """Keep an unattributed reading; ``False`` if it was already held.
+
+        Raises :class:`OutboxFull` when the disk is full.
+        """
+        try:
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO held (reading_id, reason, reading, held_at) VALUES (?,?,?,?)",
+                (reading_id, reason, reading_json, time.time()),
+            )
+        except sqlite3.OperationalError as err:
+            if getattr(err, "sqlite_errorcode", None) != _SQLITE_FULL:
+                raise
+            raise OutboxFull(f"the disk holding {self.path} is full: cannot hold reading {reading_id}") from err
         return cur.rowcount > 0
 
     def held(self) -> list[tuple[str, str, str]]:
