@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from vitalgate.errors import ConfigError
@@ -143,6 +152,18 @@ class BleSettings(_Section):
     )
 
 
+class ClockSettings(_Section):
+    require_sync: bool = Field(
+        default=False,
+        description="wait for NTP before trusting the wall clock (set on a Pi without an RTC)",
+    )
+    not_before: AwareDatetime = Field(
+        default=datetime(2026, 1, 1, tzinfo=UTC),
+        description="a wall clock before this is wrong (a Pi booting without RTC starts at 1970)",
+    )
+    sync_file: Path = Path("/run/systemd/timesync/synchronized")
+
+
 class Settings(BaseSettings):
     """The whole configuration of a gateway or an ingest worker."""
 
@@ -156,6 +177,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     ingest: IngestSettings = IngestSettings()
     ble: BleSettings = BleSettings()
+    clock: ClockSettings = ClockSettings()
     # Sections owned by other parts (rules, residents, kits, ECG screening) are plain tables
     # validated by their owners' models, so this file does not import them.
     rules: dict[str, Any] = Field(default_factory=dict)

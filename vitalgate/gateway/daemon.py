@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -32,11 +33,15 @@ from vitalgate.cloud_bridge.wire import (
 )
 from vitalgate.config import Settings
 from vitalgate.errors import MalformedPayload, OutboxFull
+from vitalgate.gateway.clock import CLOCK_CORRECTED, GATEWAY_TIME, GatewayClock
 from vitalgate.gateway.outbox import Outbox
 from vitalgate.gateway.ports import Attributed, Attributor, DeviceSource, Held, Screener
 from vitalgate.readings import BeatIntervals, DeviceOutput, EcgSamples, Reading
 
 log = logging.getLogger(__name__)
+
+#: Why a reading waits: it arrived before the gateway clock could be trusted.
+UNTIMED = "waiting for the gateway clock to be set (no RTC, no NTP yet)"
 
 
 class StreamScreener(Protocol):
@@ -126,6 +131,7 @@ class Gateway:
         screeners: Sequence[Screener] = (),
         ecg_screeners: Sequence[StreamScreener] = (),
         tick_s: float = 1.0,
+        clock: GatewayClock | None = None,
     ) -> None:
         self.settings = settings
         self.sources = list(sources)
@@ -133,6 +139,8 @@ class Gateway:
         self.screeners = list(screeners)
         self.ecg_screeners = list(ecg_screeners)
         self.tick_s = tick_s
+        self.clock = clock or GatewayClock.from_settings(settings.clock)
+        self._untimed: list[tuple[Reading, float]] = []  # (reading, clock offset when received)
         self.topics = Topics(settings.site.id, settings.site.gateway)
         o = settings.outbox
         self.outbox = Outbox(o.path, max_bytes=o.max_bytes, synchronous=o.synchronous)
@@ -168,8 +176,7 @@ class Gateway:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.publisher.run(), name="publisher")
             tg.create_task(self._ack_listener(), name="ack-listener")
-            if self.screeners:
-                tg.create_task(self._clock(), name="screener-clock")
+            tg.create_task(self._clock(), name="clock")
             self._source_tasks = [
                 tg.create_task(self._run_source(s), name=f"source-{i}-{type(s).__name__}")
                 for i, s in enumerate(self.sources)
@@ -201,7 +208,15 @@ class Gateway:
                 self.queue_alerts(s.feed(output))
 
     def accept_reading(self, reading: Reading) -> Observation | None:
-        """Attribute, queue and screen one reading; the observation, or ``None`` if held."""
+        """Attribute, queue and screen one reading; the observation, or ``None`` if held.
+
+        While the gateway clock is not trusted the reading waits (also kept in the held table,
+        so a restart does not lose it) and is re-timed once the clock is set.
+        """
+        if not self.clock.trusted():
+            if self._hold(reading, UNTIMED):  # a re-sent duplicate waits only once
+                self._untimed.append((reading, self.clock.offset()))
+            return None
         verdict = self.attributor.attribute(reading)
         if isinstance(verdict, Held):
             self._hold(reading, verdict.reason)
@@ -219,7 +234,8 @@ class Gateway:
             self.queue_alerts(s.observe(obs))
         return obs
 
-    def _hold(self, reading: Reading, reason: str) -> None:
+    def _hold(self, reading: Reading, reason: str) -> bool:
+        """Hold ``reading`` durably; ``True`` if it was not held before."""
         body = reading_json(reading)
         try:
             newly = self.outbox.hold(reading.reading_id, reason, body)
@@ -228,13 +244,14 @@ class Gateway:
             self.refused += 1
             log.error("refused %s reading %s from %s (%s; %s): %s",
                       reading.kind.value, reading.reading_id, reading.device.address, reason, err, body)
-            return
+            return False
         if newly:
             self.held += 1
             log.warning(
                 "held %s reading %s from %s: %s",
                 reading.kind.value, reading.reading_id, reading.device.address, reason,
             )
+        return newly
 
     def queue_alerts(self, alerts: list[Alert]) -> None:
         """Queue alert updates for the clinician, the resident and (critical) the fast channel."""
@@ -248,9 +265,29 @@ class Gateway:
     async def _clock(self) -> None:
         while True:
             await asyncio.sleep(self.tick_s)
+            if self._untimed and self.clock.trusted():
+                self.retime()
             now = datetime.now(UTC)
             for s in self.screeners:
                 self.queue_alerts(s.tick(now))
+
+    def retime(self) -> None:
+        """The clock is set: move the gateway-made time stamps of waiting readings by the jump."""
+        waiting, self._untimed = self._untimed, []
+        now_offset = self.clock.offset()
+        for reading, offset in waiting:
+            jump = timedelta(seconds=now_offset - offset)
+            fixed = dataclasses.replace(
+                reading,
+                received_at=reading.received_at + jump,
+                measured_at=reading.measured_at + jump if GATEWAY_TIME in reading.flags else reading.measured_at,
+                flags=reading.flags | {CLOCK_CORRECTED},
+            )
+            log.info("re-timed reading %s by %.3f s now that the clock is set", reading.reading_id,
+                     jump.total_seconds())
+            self.outbox.release(reading.reading_id)
+            self.held -= 1
+            self.accept_reading(fixed)
 
     async def _ack_listener(self) -> None:
         """Pass acknowledgements from ``.../alert/+/ack`` to the screeners."""
