@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vitalgate.cloud_bridge.ingest import IngestWorker
-from vitalgate.cloud_bridge.sinks import Sink
+from vitalgate.cloud_bridge.sinks import InfluxSink, Sink
 from vitalgate.config import Settings
 from vitalgate.gateway.ports import Emit
 from vitalgate.readings import DeviceIdentity, Reading
@@ -116,3 +116,56 @@ async def worker(cfg: Settings, sink: Sink) -> AsyncIterator[IngestWorker]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+MATCH = '{__name__=~"blood_pressure_.*|glucose_.*"}'
+
+
+def vm_count(vm) -> int:  # type: ignore[no-untyped-def]
+    vm.flush()
+    return sum(len(s["values"]) for s in vm_export(vm.url, MATCH))
+
+
+def points_of(items: list[Reading]) -> int:
+    return sum(len(r.components) for r in items)
+
+
+def assert_exactly_once(vm, items: list[Reading]) -> None:  # type: ignore[no-untyped-def]
+    vm_wait_points(vm, points_of(items), MATCH)
+    stamps = {
+        (s["metric"]["__name__"], ts)
+        for s in vm_export(vm.url, MATCH)
+        for ts in s["timestamps"]
+    }
+    want = {
+        (f"{r.kind.value}_{c.name}", int(r.measured_at.timestamp() * 1000))
+        for r in items
+        for c in r.components
+    }
+    missing = sorted(i for i, r in enumerate(items) if (f"{r.kind.value}_{r.components[0].name}", int(r.measured_at.timestamp() * 1000)) not in stamps)
+    assert not missing, f"readings missing from the store: {missing}"
+    assert stamps == want
+    assert sum(len(s["values"]) for s in vm_export(vm.url, MATCH)) == points_of(items)
+
+
+@contextlib.asynccontextmanager
+async def ingest(cfg: Settings, vm) -> AsyncIterator[IngestWorker]:  # type: ignore[no-untyped-def]
+    async with InfluxSink(vm.url, token=None, org="o", bucket="b") as sink:
+        w = IngestWorker(cfg.mqtt, cfg.ingest, sink, batch_size=50, flush_interval_s=0.05)
+        task = asyncio.create_task(w.run(), name="ingest")
+        try:
+            await asyncio.wait_for(w.subscribed.wait(), 15)
+            yield w
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+class SlowSource(ListSource):
+    """Emits its readings 5 ms apart (a stream, not a burst)."""
+
+    async def run(self, emit) -> None:  # type: ignore[no-untyped-def]
+        for r in self.items:
+            await emit(r)
+            await asyncio.sleep(0.005)

@@ -6,29 +6,31 @@ with the same series and time stamp; nothing may be missing).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
-from dataflow import ListSource, readings, settings, until, vm_export, vm_wait_points
+from dataflow import (
+    SlowSource,
+    assert_exactly_once,
+    ingest,
+    points_of,
+    readings,
+    settings,
+    until,
+    vm_count,
+)
 from servers import Mosquitto
 
-from vitalgate.cloud_bridge.ingest import IngestWorker
-from vitalgate.cloud_bridge.sinks import InfluxSink
-from vitalgate.config import Settings
 from vitalgate.gateway.daemon import Gateway
 from vitalgate.gateway.sources import reading_to_dict
 from vitalgate.readings import Reading
 from vitalgate.vocabulary import Kind
-
-MATCH = '{__name__=~"blood_pressure_.*|glucose_.*"}'
 
 
 def persistent_broker(tmp: Path) -> Mosquitto:
@@ -36,54 +38,6 @@ def persistent_broker(tmp: Path) -> Mosquitto:
     data = tmp / "mosquitto-data"
     data.mkdir(parents=True, exist_ok=True)
     return Mosquitto(tmp / "mosquitto", extra_conf=f"persistence true\npersistence_location {data}/\n")
-
-
-def vm_count(vm) -> int:  # type: ignore[no-untyped-def]
-    vm.flush()
-    return sum(len(s["values"]) for s in vm_export(vm.url, MATCH))
-
-
-def points_of(items: list[Reading]) -> int:
-    return sum(len(r.components) for r in items)
-
-
-def assert_exactly_once(vm, items: list[Reading]) -> None:  # type: ignore[no-untyped-def]
-    vm_wait_points(vm, points_of(items), MATCH)
-    stamps = {
-        (s["metric"]["__name__"], ts)
-        for s in vm_export(vm.url, MATCH)
-        for ts in s["timestamps"]
-    }
-    want = {
-        (f"{r.kind.value}_{c.name}", int(r.measured_at.timestamp() * 1000))
-        for r in items
-        for c in r.components
-    }
-    missing = sorted(i for i, r in enumerate(items) if (f"{r.kind.value}_{r.components[0].name}", int(r.measured_at.timestamp() * 1000)) not in stamps)
-    assert not missing, f"readings missing from the store: {missing}"
-    assert stamps == want
-    assert sum(len(s["values"]) for s in vm_export(vm.url, MATCH)) == points_of(items)
-
-
-@contextlib.asynccontextmanager
-async def ingest(cfg: Settings, vm) -> AsyncIterator[IngestWorker]:  # type: ignore[no-untyped-def]
-    async with InfluxSink(vm.url, token=None, org="o", bucket="b") as sink:
-        w = IngestWorker(cfg.mqtt, cfg.ingest, sink, batch_size=50, flush_interval_s=0.05)
-        task = asyncio.create_task(w.run(), name="ingest")
-        try:
-            await asyncio.wait_for(w.subscribed.wait(), 15)
-            yield w
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
-class SlowSource(ListSource):
-    async def run(self, emit) -> None:  # type: ignore[no-untyped-def]
-        for r in self.items:
-            await emit(r)
-            await asyncio.sleep(0.005)
 
 
 async def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path, victoria) -> None:
