@@ -1,0 +1,143 @@
+"""Hostile ECG: flat line, clipping, hum, electrode off, gain change, tiny inputs, NaN, bad fs.
+Clear errors or "unreadable", never a crash and never AF on noise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ecg_data import mitdb
+from wfdb import processing
+
+from vitalgate.errors import SignalError
+from vitalgate.signal import detect_qrs, screen_ecg, screen_rr
+from vitalgate.signal.events import RhythmKind
+
+
+@pytest.fixture(scope="module")
+def sinus(shared_data: Path) -> tuple[np.ndarray, float, np.ndarray]:
+    x, fs, ref, _ = mitdb(shared_data, "100")
+    n = int(120 * fs)
+    return x[:n], fs, ref[ref < n]
+
+
+def se_ppv(ref: np.ndarray, det: np.ndarray, fs: float) -> tuple[float, float]:
+    c = processing.compare_annotations(ref, det, int(0.15 * fs))
+    return c.tp / (c.tp + c.fn), c.tp / max(c.tp + c.fp, 1)
+
+
+def test_flat_line_is_unreadable_without_beats() -> None:
+    res = screen_ecg(np.zeros(360 * 30), 360)
+    assert len(res.r_peaks) == 0
+    assert res.verdict == "unreadable"
+    assert any(e.kind is RhythmKind.UNREADABLE for e in res.events)
+
+
+def test_powerline_hum_does_not_hide_beats(sinus: tuple[np.ndarray, float, np.ndarray]) -> None:
+    x, fs, ref = sinus
+    t = np.arange(len(x)) / fs
+    for hz in (50.0, 60.0):
+        se, ppv = se_ppv(ref, detect_qrs(x + 0.3 * np.sin(2 * np.pi * hz * t), fs), fs)
+        assert se >= 0.99
+        assert ppv >= 0.99
+
+
+def test_baseline_wander_and_low_amplitude(sinus: tuple[np.ndarray, float, np.ndarray]) -> None:
+    x, fs, ref = sinus
+    t = np.arange(len(x)) / fs
+    se, ppv = se_ppv(ref, detect_qrs(0.1 * x + 1.5 * np.sin(2 * np.pi * 0.2 * t), fs), fs)
+    assert se >= 0.99
+    assert ppv >= 0.99
+
+
+def test_sudden_gain_change(sinus: tuple[np.ndarray, float, np.ndarray]) -> None:
+    x, fs, ref = sinus
+    y = x.copy()
+    y[len(y) // 2 :] *= 0.25
+    se, ppv = se_ppv(ref, detect_qrs(y, fs), fs)
+    assert se >= 0.98
+    assert ppv >= 0.99
+
+
+def test_electrode_off_segment_is_unreadable_and_no_af(sinus: tuple[np.ndarray, float, np.ndarray]) -> None:
+    x, fs, _ = sinus
+    y = x.copy()
+    rng = np.random.default_rng(1)
+    off = slice(int(40 * fs), int(80 * fs))
+    y[off] = rng.normal(0, 1.0, off.stop - off.start)  # loose electrode: large noise
+    res = screen_ecg(y, fs)
+    assert len(res.af_episodes) == 0
+    bad = [e for e in res.events if e.kind is RhythmKind.UNREADABLE]
+    assert bad
+    assert any(e.start_s <= 45 and e.end_s >= 75 for e in bad)
+
+
+def test_clipped_signal_is_unreadable() -> None:
+    rng = np.random.default_rng(2)
+    y = np.clip(rng.normal(0, 5, 360 * 30), -1, 1)  # saturated amplifier
+    res = screen_ecg(y, 360)
+    assert res.verdict == "unreadable"
+    assert len(res.af_episodes) == 0
+
+
+def test_gaussian_noise_never_af() -> None:
+    rng = np.random.default_rng(3)
+    for fs in (130.0, 250.0, 500.0):
+        res = screen_ecg(rng.normal(0, 0.2, int(60 * fs)), fs)
+        assert len(res.af_episodes) == 0
+
+
+@pytest.mark.parametrize("n", [0, 1, 10, 100])
+def test_very_short_input(n: int) -> None:
+    assert len(detect_qrs(np.zeros(n), 250)) == 0
+    assert screen_ecg(np.zeros(n), 250).af_episodes.shape == (0, 2)
+
+
+def test_nan_gaps_are_bridged_but_all_nan_is_an_error(sinus: tuple[np.ndarray, float, np.ndarray]) -> None:
+    x, fs, ref = sinus
+    y = x.copy()
+    y[1000:1100] = np.nan
+    se, _ = se_ppv(ref, detect_qrs(y, fs), fs)
+    assert se >= 0.99
+    with pytest.raises(SignalError, match="no finite sample"):
+        detect_qrs(np.full(1000, np.nan), 250)
+
+
+@pytest.mark.parametrize("fs", [50.0, 2000.0])
+def test_sampling_rate_out_of_range(fs: float) -> None:
+    with pytest.raises(SignalError, match="resample"):
+        detect_qrs(np.zeros(1000), fs)
+
+
+def test_two_dimensional_input_is_refused() -> None:
+    with pytest.raises(SignalError, match="1-D"):
+        detect_qrs(np.zeros((2, 1000)), 250)
+
+
+@pytest.mark.parametrize("fs", [100.0, 130.0, 250.0, 500.0, 1000.0])
+def test_any_sampling_rate(sinus: tuple[np.ndarray, float, np.ndarray], fs: float) -> None:
+    from scipy.signal import resample_poly
+
+    x, fs0, ref = sinus
+    y = resample_poly(x, int(fs), int(fs0))
+    se, ppv = se_ppv(np.round(ref * fs / fs0).astype(int), detect_qrs(y, fs), fs)
+    assert se >= 0.99
+    assert ppv >= 0.99
+
+
+def test_pause_and_bradycardia_from_rr() -> None:
+    rr = np.r_[np.full(40, 0.8), 3.2, np.full(40, 0.8), np.full(60, 1.7)]
+    res = screen_rr(np.cumsum(rr))
+    kinds = [e.kind for e in res.events]
+    assert RhythmKind.PAUSE in kinds
+    assert RhythmKind.BRADYCARDIA in kinds
+    assert len(res.af_episodes) == 0
+
+
+def test_rr_input_errors() -> None:
+    with pytest.raises(SignalError, match="increasing"):
+        screen_rr([1.0, 2.0, 1.5] * 10)
+    with pytest.raises(SignalError, match="NaN"):
+        screen_rr([1.0, np.nan, 3.0])
+    assert screen_rr([1.0, 2.0]).verdict == "too_short"

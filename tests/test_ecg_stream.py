@@ -1,0 +1,72 @@
+"""Streaming screening gives the offline beats and events (within the edges), in bounded memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ecg_data import afdb, mitdb
+from wfdb import processing
+
+from vitalgate.signal import EcgStream, RrStream, detect_qrs, screen_ecg, screen_rr
+from vitalgate.signal.events import RhythmKind
+
+
+@pytest.mark.parametrize("chunk", [73, 130])
+def test_stream_beats_match_offline(shared_data: Path, chunk: int) -> None:
+    x, fs, _, _ = mitdb(shared_data, "201")
+    x = x[: int(600 * fs)]
+    offline = detect_qrs(x, fs)
+    stream = EcgStream(fs)
+    for i in range(0, len(x), chunk):
+        stream.feed(x[i : i + chunk])
+        assert len(stream.buffer) <= stream.capacity  # bounded memory
+    stream.flush()
+    c = processing.compare_annotations(offline, np.array(stream.r_peaks), int(0.05 * fs))
+    assert c.tp / len(offline) >= 0.99
+    assert c.fp <= 0.01 * len(offline)
+
+
+def test_stream_reports_the_af_episode_offline_finds(shared_data: Path) -> None:
+    x, fs, _, _ = mitdb(shared_data, "201")
+    x = x[: int(800 * fs)]  # offline: AF 18-531 s, and again from 740 s to the end
+    offline = screen_ecg(x, fs).af_episodes / fs
+    assert len(offline) == 2
+    stream = EcgStream(fs)
+    events = []
+    for i in range(0, len(x), 130):
+        events += stream.feed(x[i : i + 130])
+    events += stream.flush()
+    af = [e for e in events if e.kind is RhythmKind.AF]
+    assert [e.ongoing for e in af] == [True, False, True]  # opened, closed, opened (still on)
+    opened, closed, again = af
+    assert abs(opened.start_s - offline[0, 0]) < 5.0
+    assert abs(closed.end_s - offline[0, 1]) < 30.0
+    assert abs(again.start_s - offline[1, 0]) < 10.0
+    assert opened.strip_mv is not None
+    assert opened.fs_hz == fs
+    assert 5 * fs < len(opened.strip_mv) <= 34 * fs
+
+
+def test_rr_stream_finds_af_from_a_strap(shared_data: Path) -> None:
+    t, eps = afdb(shared_data, "08455")
+    start, _ = eps[0]
+    sel = t[(t > start - 600) & (t < start + 900)]
+    rr = np.diff(sel)
+    stream = RrStream()
+    events = []
+    for i in range(0, len(rr), 5):  # a strap sends a few RR intervals per notification
+        events += stream.feed(rr[i : i + 5])
+    af = [e for e in events if e.kind is RhythmKind.AF]
+    assert af
+    assert af[0].ongoing
+    offline = screen_rr(sel - sel[0]).af_episodes
+    assert abs(af[0].start_s - (offline[0, 0] - (sel[1] - sel[0]))) < 10.0
+
+
+def test_rr_stream_refuses_nonsense() -> None:
+    from vitalgate.errors import SignalError
+
+    with pytest.raises(SignalError, match="positive"):
+        RrStream().feed([0.8, -0.1])

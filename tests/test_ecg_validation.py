@@ -1,0 +1,99 @@
+"""The ECG screening on real PhysioNet records, against the reference annotations.
+
+Floors sit slightly under what the method reaches, so a regression fails; the measured figures
+and the goals they are short of are in docs/ecg-screening.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+from ecg_data import afdb, cinc2017, mitdb, nsr2db, overlap_s
+from wfdb import processing
+
+from vitalgate.signal import detect_qrs, screen_ecg, screen_rr
+
+QRS_RECORDS = ["100", "105", "108", "119", "203", "207", "109", "114"]
+
+
+def test_qrs_gross_sensitivity_and_positive_predictivity(shared_data: Path) -> None:
+    tp = fn = fp = 0
+    for rec in QRS_RECORDS:
+        x, fs, ref, _ = mitdb(shared_data, rec)
+        det = detect_qrs(x, fs)
+        assert det.dtype == np.int64
+        assert np.all(np.diff(det) > 0)
+        c = processing.compare_annotations(ref, det, int(0.15 * fs))
+        tp, fn, fp = tp + c.tp, fn + c.fn, fp + c.fp
+    se, ppv = tp / (tp + fn), tp / (tp + fp)
+    # measured on these records: Se 0.9936, +P 0.9739 (record 207's ventricular flutter and
+    # 108's noise cost the +P)
+    assert se >= 0.990
+    assert ppv >= 0.968
+
+
+@pytest.mark.parametrize("rec", ["201", "202", "203"])
+def test_af_found_from_ecg_in_mitdb_af_records(shared_data: Path, rec: str) -> None:
+    x, fs, _, ref = mitdb(shared_data, rec)
+    det = np.zeros(len(x), dtype=bool)
+    result = screen_ecg(x, fs)
+    for a, b in result.af_episodes:
+        det[a:b] = True
+    se = (det & ref).sum() / ref.sum()
+    assert result.af_episodes.dtype == np.int64
+    assert result.af_episodes.shape[1] == 2
+    assert se >= {"201": 0.95, "202": 0.75, "203": 0.90}[rec]  # measured 0.968, 0.783, 0.940
+
+
+@pytest.mark.parametrize("rec", ["100", "109", "119", "112"])
+def test_no_af_on_sinus_lbbb_or_bigeminy(shared_data: Path, rec: str) -> None:
+    x, fs, _, _ = mitdb(shared_data, rec)
+    assert screen_ecg(x, fs).af_episodes.shape == (0, 2)
+
+
+def test_af_from_rr_only_on_afdb(shared_data: Path) -> None:
+    tp = ref_total = detected = total = 0.0
+    for rec in ["04126", "06995", "07879", "08455", "03665"]:
+        t, eps = afdb(shared_data, rec)
+        res = screen_rr(t)
+        assert res.af_episodes.dtype == np.float64
+        tp += sum(overlap_s(eps, a, b) for a, b in res.af_episodes)
+        ref_total += sum(min(b, t[-1]) - max(a, t[0]) for a, b in eps)
+        detected += float(np.sum(res.af_episodes[:, 1] - res.af_episodes[:, 0]))
+        total += float(t[-1] - t[0])
+    se = tp / ref_total
+    sp = (total - ref_total - (detected - tp)) / (total - ref_total)
+    assert se >= 0.96  # measured 0.970 on these five records
+    assert sp >= 0.96  # measured 0.970
+
+
+def test_a_day_of_sinus_rhythm_raises_no_af(shared_data: Path) -> None:
+    t = nsr2db(shared_data, "nsr004")
+    assert t[-1] > 20 * 3600
+    assert len(screen_rr(t).af_episodes) == 0
+
+
+def test_home_device_recordings(shared_data: Path) -> None:
+    """cinc2017: all 600 short single-lead recordings; AF when episodes cover half the record."""
+    calls: dict[tuple[str, str], int] = {}
+    for name, label in cinc2017(shared_data):
+        r = wfdb.rdrecord(str(shared_data / "cinc2017" / name))
+        x, fs = r.p_signal[:, 0], float(r.fs)
+        res = screen_ecg(x, fs)
+        cover = float(np.sum(res.af_episodes[:, 1] - res.af_episodes[:, 0])) / len(x)
+        call = "A" if cover >= 0.5 else ("~" if res.verdict == "unreadable" else "N")
+        calls[label, call] = calls.get((label, call), 0) + 1
+    n = {lab: sum(v for (l2, _), v in calls.items() if l2 == lab) for lab in "NAO~"}
+    tp = calls.get(("A", "A"), 0)
+    fp = sum(v for (lab, c), v in calls.items() if c == "A" and lab != "A")
+    fn = n["A"] - tp
+    f1 = 2 * tp / (2 * tp + fp + fn)
+    # measured: F1 0.649, normal called AF 3.0 %, other rhythm called AF 10.8 %, noisy called AF
+    # 11/30 — short of the goals (F1 0.90, 2 %, 5 %, none); see docs/ecg-screening.md
+    assert f1 >= 0.62
+    assert calls.get(("N", "A"), 0) / n["N"] <= 0.04
+    assert calls.get(("O", "A"), 0) / n["O"] <= 0.13
+    assert calls.get(("~", "A"), 0) <= 13

@@ -1,0 +1,179 @@
+"""Streaming screening: fed chunks as a device sends them, with bounded memory.
+
+:class:`EcgStream` keeps the last ``history_s`` of ECG, detects beats every ``step_s`` on that
+buffer (away from its edges, so a beat is found with the same context as offline), and hands the
+beat times to the same rhythm screening as :func:`~vitalgate.signal.screen_rr`.
+:class:`RrStream` does the same from RR intervals. Both report an AF episode as soon as it is
+seen (``ongoing=True``) and again when it has ended; pauses, brady/tachycardia and ectopy once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import numpy.typing as npt
+
+from vitalgate.errors import SignalError
+from vitalgate.signal.ecg import QualityConfig, segment_quality
+from vitalgate.signal.events import RhythmEvent, RhythmKind
+from vitalgate.signal.qrs import MAX_FS, MIN_FS, detect_qrs
+from vitalgate.signal.rhythm import DEFAULT, RhythmConfig, screen_beats
+
+
+class _RhythmTracker:
+    """Beat times in, new rhythm events out; keeps at most ``max_beats`` beats.
+
+    An AF episode opens when the screening finds AF among the newest beats and closes only when
+    none was found in the last ``end_after_s`` (hysteresis: the running window is least certain
+    at its newest edge). Other events are reported once, when complete.
+    """
+
+    def __init__(self, config: RhythmConfig, max_beats: int = 1200, end_after_s: float = 60.0) -> None:
+        self.cfg = config
+        self.end_after_s = end_after_s
+        self.beats: deque[float] = deque(maxlen=max_beats)
+        self.last_end: dict[RhythmKind, float] = {}
+        self.open_af: RhythmEvent | None = None
+        self.final = False  # the stream ended: decide up to the newest beat
+
+    def add(self, times: npt.NDArray[np.float64]) -> list[RhythmEvent]:
+        for t in times:
+            if not self.beats or t > self.beats[-1] + 0.2:
+                self.beats.append(float(t))
+        if len(self.beats) < self.cfg.min_beats:
+            return []
+        t = np.fromiter(self.beats, dtype=np.float64)
+        res = screen_beats(t, self.cfg)
+        # Decide only where the running window is complete: half a window behind the newest beat
+        # (offline, those beats have the same neighbourhood). This is the detector's delay.
+        half = self.cfg.window_beats // 2
+        last = float(t[-1 - half]) if len(t) > 2 * half else float(t[0]) + 0.5 * float(t[-1] - t[0])
+        if len(t) <= 2 * half and not self.final:
+            return []
+        if self.final:
+            last = float(t[-1])
+        out: list[RhythmEvent] = []
+        af = [
+            RhythmEvent(e.kind, e.start_s, min(e.end_s, last), e.confidence)
+            for e in res.events
+            if e.kind is RhythmKind.AF and e.start_s < last and e.end_s > self.last_end.get(RhythmKind.AF, -1.0)
+        ]
+        af = [e for e in af if e.end_s - e.start_s >= min(self.cfg.min_af_s, 0.5 * (last - float(t[0])))]
+        recent = [e for e in af if e.end_s >= last - self.end_after_s]
+        if self.open_af is None and recent:
+            e = recent[-1]
+            self.open_af = RhythmEvent(e.kind, e.start_s, e.end_s, e.confidence, ongoing=True)
+            out.append(self.open_af)
+        elif self.open_af is not None:
+            mine = [e for e in af if e.end_s > self.open_af.start_s]
+            end = max([self.open_af.end_s, *(e.end_s for e in mine)])
+            conf = max([self.open_af.confidence, *(e.confidence for e in mine)])
+            self.open_af = RhythmEvent(RhythmKind.AF, self.open_af.start_s, end, conf, ongoing=True)
+            if not recent:
+                out.append(RhythmEvent(RhythmKind.AF, self.open_af.start_s, end, conf, ongoing=False))
+                self.last_end[RhythmKind.AF] = end
+                self.open_af = None
+        for e in res.events:  # other events: once each, when complete
+            if e.kind is RhythmKind.AF or e.end_s >= last - 1.0 or e.start_s <= self.last_end.get(e.kind, -1.0):
+                continue
+            self.last_end[e.kind] = e.end_s
+            out.append(e)
+        return out
+
+
+class RrStream:
+    """Screen RR intervals (seconds) as they arrive, e.g. from Heart Rate Measurement 0x2A37."""
+
+    def __init__(self, config: RhythmConfig | None = None) -> None:
+        self.tracker = _RhythmTracker(config or DEFAULT)
+        self.now_s = 0.0
+
+    def feed(self, chunk: npt.ArrayLike) -> list[RhythmEvent]:
+        rr = np.asarray(chunk, dtype=np.float64).ravel()
+        if rr.size and (not np.isfinite(rr).all() or (rr <= 0).any()):
+            raise SignalError("RR intervals must be positive finite seconds")
+        times = self.now_s + np.cumsum(rr)
+        if rr.size:
+            self.now_s = float(times[-1])
+        return self.tracker.add(times)
+
+
+class EcgStream:
+    """Screen an ECG stream (mV) fed in chunks of any size.
+
+    Parameters
+    ----------
+    fs_hz:
+        Sampling rate (100-1000 Hz).
+    history_s:
+        ECG kept for detection and strips (bounded memory: ``history_s * fs_hz`` samples).
+    step_s:
+        Detection runs each time this much new signal has arrived.
+    """
+
+    MARGIN_S = 1.5  # beats nearer than this to the buffer's newest edge wait for more signal
+
+    def __init__(self, fs_hz: float, config: RhythmConfig | None = None, *, history_s: float = 30.0,
+                 step_s: float = 5.0, quality: QualityConfig | None = None) -> None:
+        if not MIN_FS <= fs_hz <= MAX_FS:
+            raise SignalError(f"sampling rate {fs_hz} Hz is outside {MIN_FS:g}-{MAX_FS:g} Hz")
+        self.fs = float(fs_hz)
+        self.cfg = config or DEFAULT
+        self.quality = quality or QualityConfig()
+        self.capacity = int(history_s * fs_hz)
+        self.step = int(step_s * fs_hz)
+        self.buffer = np.zeros(0)
+        self.start = 0  # absolute index of buffer[0]
+        self.pending = 0
+        self.done_until = 0  # absolute index up to which beats are final
+        self.tracker = _RhythmTracker(self.cfg)
+        self.r_peaks: deque[int] = deque(maxlen=20_000)
+
+    @property
+    def samples_seen(self) -> int:
+        return self.start + len(self.buffer)
+
+    def feed(self, chunk: npt.ArrayLike) -> list[RhythmEvent]:
+        x = np.asarray(chunk, dtype=np.float64).ravel()
+        self.buffer = np.concatenate([self.buffer, x])
+        self.pending += len(x)
+        if len(self.buffer) > self.capacity:
+            cut = len(self.buffer) - self.capacity
+            self.buffer = self.buffer[cut:]
+            self.start += cut
+        if self.pending < self.step or len(self.buffer) < int(3 * self.fs):
+            return []
+        self.pending = 0
+        return self._detect(final=False)
+
+    def flush(self) -> list[RhythmEvent]:
+        """Process what is buffered up to its end (the stream stopped)."""
+        self.tracker.final = True
+        return self._detect(final=True)
+
+    def _detect(self, *, final: bool) -> list[RhythmEvent]:
+        buf = self.buffer
+        r = detect_qrs(buf, self.fs)
+        edge = len(buf) if final else len(buf) - int(self.MARGIN_S * self.fs)
+        lo = max(self.done_until - self.start, int(0.5 * self.fs) if self.start else 0)
+        new = r[(r >= lo) & (r < edge)]
+        ok = segment_quality(buf, self.fs, r, self.quality)
+        seg = int(5.0 * self.fs)
+        new = new[ok[np.minimum(new // seg, len(ok) - 1)]] if len(new) else new
+        self.done_until = self.start + edge
+        absolute = new + self.start
+        if self.r_peaks:
+            absolute = absolute[absolute > self.r_peaks[-1] + int(0.2 * self.fs)]
+        self.r_peaks.extend(int(v) for v in absolute)
+        events = self.tracker.add(absolute / self.fs)
+        return [self._strip(e) for e in events]
+
+    def _strip(self, e: RhythmEvent) -> RhythmEvent:
+        a = max(int((e.start_s - 2.0) * self.fs), self.start)
+        b = min(int(min(e.end_s + 2.0, e.start_s + 30.0) * self.fs), self.samples_seen)
+        if b <= a:  # the start has left the buffer: the latest 30 s instead
+            b = self.samples_seen
+            a = max(self.start, b - int(30.0 * self.fs))
+        strip = self.buffer[a - self.start : b - self.start].copy()
+        return RhythmEvent(e.kind, e.start_s, e.end_s, e.confidence, e.ongoing, strip, a / self.fs, self.fs, e.detail)
