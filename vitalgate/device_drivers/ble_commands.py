@@ -123,7 +123,7 @@ def add_commands(devices_app: typer.Typer) -> None:
 
     @devices_app.command("scan")
     def scan(
-        config: Path | None = typer.Option(None, "--config", "-c", help="Settings file (TOML)."),  # noqa: B008
+        config: Path | None = typer.Option(None, "--config", "-c", help="Settings file (TOML)."),
         timeout: float | None = typer.Option(None, help="Seconds to listen (default: ble.scan_timeout_s)."),
         as_json: bool = typer.Option(False, "--json", help="One JSON object per device."),
         emulate: bool = typer.Option(False, help="Scan the demo's emulated devices (bumble backend)."),
@@ -148,7 +148,7 @@ def add_commands(devices_app: typer.Typer) -> None:
     @devices_app.command("pair")
     def pair(
         address: str = typer.Argument(..., help="Bluetooth address, AA:BB:CC:DD:EE:FF."),
-        config: Path | None = typer.Option(None, "--config", "-c", help="Settings file (TOML)."),  # noqa: B008
+        config: Path | None = typer.Option(None, "--config", "-c", help="Settings file (TOML)."),
         emulate: bool = typer.Option(False, help="Pair with one of the demo's emulated devices."),
     ) -> None:
         """Add a supported device to this gateway's allow-list (bonding if its profile needs it)."""

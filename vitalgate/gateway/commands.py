@@ -1,6 +1,6 @@
 """Command-line commands of this part: ``gateway``, ``ingest``, ``config check``, ``demo``."""
 
-# ruff: noqa: B008  (typer declares options as argument defaults)
+
 
 from __future__ import annotations
 

@@ -1,9 +1,75 @@
-"""Command-line commands of this part (registered by :mod:`vitalgate.cli`)."""
+"""``vitalgate evaluate qrs|af PATH...`` (registered by :mod:`vitalgate.cli`)."""
 
 from __future__ import annotations
+
+import json
+import math
+import sys
+from enum import StrEnum
+from pathlib import Path
 
 import typer
 
 
+class Target(StrEnum):
+    qrs = "qrs"
+    af = "af"
+
+
+def _fmt(v: float | int | str) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else (f"{100 * v:.2f}%" if abs(v) <= 1.0 else f"{v:g}")
+    return str(v)
+
+
 def register(app: typer.Typer) -> None:
     """Add this part's commands to ``app``."""
+
+    @app.command("evaluate")
+    def evaluate(
+        target: Target = typer.Argument(..., help="qrs: beat detection; af: AF screening."),
+        paths: list[Path] = typer.Argument(..., help="WFDB records (path without extension), folders of records, or a folder with REFERENCE.csv (labelled short recordings)."),
+        as_json: bool = typer.Option(False, "--json", help="One JSON object per record, then the gross figures."),
+    ) -> None:
+        """Run the screening on PhysioNet-style records and print Se, +P / Sp per record and gross.
+
+        QRS: wfdb's annotation comparison (150 ms window, all beat annotations, first channel).
+        AF: duration-based sensitivity and specificity against the rhythm annotations; RR-only
+        records (.qrs + .atr) are screened from beat times; beat-only records (.ecg) count false
+        AF episodes per 24 h; a folder with REFERENCE.csv gives F1 for AF over labelled records.
+        """
+        from vitalgate.errors import VitalgateError
+        from vitalgate.signal import evaluate as ev
+
+        records = list(ev.expand(paths))
+        gross: dict[str, ev.Tally] = {}
+        rows: list[ev.Row] = []
+        try:
+            for p in records:
+                if not p.exists() and not any(p.parent.glob(p.name + ".*")):
+                    raise VitalgateError(f"{p}: no such record")
+            with typer.progressbar(records, label="evaluating", file=sys.stderr) as bar:
+                for p in bar:
+                    kind = ev.record_kind(p)
+                    if kind == "labelled":
+                        rows.append(ev.evaluate_labelled(p))
+                        continue
+                    if target is Target.qrs and kind != "ecg":
+                        raise VitalgateError(f"{p}: QRS evaluation needs an ECG record with beat annotations")
+                    row, tally = ev.evaluate_qrs(p) if target is Target.qrs else ev.evaluate_af(p)
+                    rows.append(row)
+                    gross.setdefault(kind, ev.Tally()).add(tally)
+        except VitalgateError as err:
+            typer.echo(f"evaluate: {err}", err=True)
+            raise typer.Exit(2) from None
+        for row in rows:
+            if as_json:
+                typer.echo(json.dumps({"record": row.record, "kind": row.kind, **row.values}))
+            else:
+                typer.echo(f"{row.record:>10} {row.kind:>8}  " + "  ".join(f"{k} {_fmt(v)}" for k, v in row.values.items()))
+        for kind, t in gross.items():
+            figures = {"se": t.se, "ppv": t.ppv} if target is Target.qrs else {"se": t.se, "sp": t.sp}
+            if as_json:
+                typer.echo(json.dumps({"record": "gross", "kind": kind, **figures}))
+            else:
+                typer.echo(f"{'gross':>10} {kind:>8}  " + "  ".join(f"{k} {_fmt(v)}" for k, v in figures.items()))

@@ -1,0 +1,45 @@
+"""``vitalgate evaluate``: the command people run on their own records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from vitalgate.cli import app
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(app, list(args))
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_evaluate_qrs_prints_per_record_and_gross(shared_data: Path) -> None:
+    code, out, _ = run("evaluate", "qrs", "--json", str(shared_data / "mitdb" / "100"), str(shared_data / "mitdb" / "119"))
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["record"] for r in rows] == ["100", "119", "gross"]
+    assert rows[0]["beats"] == 2273
+    assert rows[-1]["se"] >= 0.99
+    assert rows[-1]["ppv"] >= 0.99
+
+
+def test_evaluate_af_handles_every_kind_of_record(shared_data: Path) -> None:
+    code, out, _ = run("evaluate", "af", "--json", str(shared_data / "mitdb" / "202"),
+                       str(shared_data / "afdb_ann" / "08455"), str(shared_data / "nsr2db" / "nsr004"))
+    assert code == 0
+    rows = {(r["record"], r["kind"]): r for r in map(json.loads, out.splitlines())}
+    assert rows["202", "ecg"]["se"] >= 0.75
+    assert rows["08455", "rr"]["se"] >= 0.95
+    assert rows["nsr004", "beats"]["false_af_episodes"] == 0
+    assert {("gross", "ecg"), ("gross", "rr"), ("gross", "beats")} <= set(rows)
+
+
+def test_evaluate_refuses_what_it_cannot_read(tmp_path: Path, shared_data: Path) -> None:
+    code, _, err = run("evaluate", "af", str(tmp_path / "nothing"))
+    assert code == 2
+    assert "no such record" in err
+    code, _, err = run("evaluate", "qrs", str(shared_data / "afdb_ann" / "04126"))
+    assert code == 2
+    assert "needs an ECG record" in err

@@ -1,0 +1,229 @@
+"""Evaluation of the screening on PhysioNet-style records (``vitalgate evaluate``).
+
+Four kinds of input, recognised per path:
+
+* an ECG record with reference annotations (``NAME.hea`` + signal + ``NAME.atr``, MITDB-style):
+  QRS Se/+P (wfdb's annotation comparison, 150 ms, all beat annotations, first channel) and
+  duration-based AF Se/Sp against the rhythm annotations;
+* an RR-only record (``NAME.qrs``/``NAME.qrsc`` beat times + ``NAME.atr`` rhythm, AFDB-style):
+  duration-based AF Se/Sp of :func:`screen_rr`;
+* a beat-annotation-only record (``NAME.ecg``, nsr2db-style): false AF episodes per 24 h;
+* a directory with ``REFERENCE.csv`` (CinC 2017-style labelled short recordings): per-class
+  calls, F1 for AF, normal/other called AF, noisy called unreadable.
+
+Needs the ``wfdb`` package (``pip install 'vitalgate[bench]'``).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from vitalgate.errors import VitalgateError
+from vitalgate.signal.ecg import screen_ecg
+from vitalgate.signal.qrs import detect_qrs
+from vitalgate.signal.rhythm import screen_rr
+
+BEATS = set("NLRBAaJSVrFejnE/fQ?")
+AF_RHYTHMS = ("(AFIB", "(AFL")
+
+
+def _wfdb() -> Any:
+    try:
+        import wfdb
+        import wfdb.processing
+    except ImportError as err:
+        raise VitalgateError("vitalgate evaluate needs the wfdb package: pip install 'vitalgate[bench]'") from err
+    return wfdb
+
+
+@dataclass
+class Tally:
+    """Counts summed over records."""
+
+    tp: float = 0.0
+    fn: float = 0.0
+    fp: float = 0.0
+    tn: float = 0.0
+
+    def add(self, other: Tally) -> None:
+        self.tp += other.tp
+        self.fn += other.fn
+        self.fp += other.fp
+        self.tn += other.tn
+
+    @property
+    def se(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
+
+    @property
+    def ppv(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else float("nan")
+
+    @property
+    def sp(self) -> float:
+        return self.tn / (self.tn + self.fp) if self.tn + self.fp else float("nan")
+
+
+@dataclass
+class Row:
+    """One evaluated record (or labelled set)."""
+
+    record: str
+    kind: str
+    values: dict[str, float | int | str] = field(default_factory=dict)
+
+
+def record_kind(path: Path) -> str:
+    """``"ecg"``, ``"rr"``, ``"beats"`` or ``"labelled"`` for ``path`` (record without extension)."""
+    if path.is_dir():
+        if (path / "REFERENCE.csv").exists():
+            return "labelled"
+        raise VitalgateError(f"{path}: a directory without REFERENCE.csv; pass record paths (e.g. mitdb/201)")
+    base = path.with_suffix("") if path.suffix in {".hea", ".dat", ".atr", ".mat", ".qrs", ".qrsc", ".ecg"} else path
+    has = {ext: base.with_name(base.name + ext).exists() for ext in (".hea", ".dat", ".mat", ".atr", ".qrs", ".qrsc", ".ecg")}
+    if has[".atr"] and (has[".dat"] or has[".mat"]):
+        return "ecg"
+    if has[".atr"] and (has[".qrs"] or has[".qrsc"]):
+        return "rr"
+    if has[".ecg"]:
+        return "beats"
+    raise VitalgateError(
+        f"{path}: not a record this command knows (needs NAME.hea with NAME.dat and NAME.atr, "
+        "NAME.qrs and NAME.atr, NAME.ecg, or a directory with REFERENCE.csv)"
+    )
+
+
+def _base(path: Path) -> str:
+    return str(path.with_suffix("") if path.suffix in {".hea", ".dat", ".atr", ".qrs", ".qrsc", ".ecg"} else path)
+
+
+def _af_mask(samples: npt.NDArray[np.int64], notes: list[str], n: int) -> npt.NDArray[np.bool_]:
+    mask = np.zeros(n, dtype=bool)
+    current, start = None, 0
+    for s, note in zip(samples, notes, strict=True):
+        note = note.strip("\x00")
+        if note.startswith("("):
+            if current in AF_RHYTHMS:
+                mask[start:s] = True
+            current, start = note, int(s)
+    if current in AF_RHYTHMS:
+        mask[start:] = True
+    return mask
+
+
+def evaluate_qrs(path: Path) -> tuple[Row, Tally]:
+    wfdb = _wfdb()
+    base = _base(path)
+    rec = wfdb.rdrecord(base, channels=[0])
+    ann = wfdb.rdann(base, "atr")
+    ref = np.array([s for s, sym in zip(ann.sample, ann.symbol, strict=True) if sym in BEATS], dtype=np.int64)
+    det = detect_qrs(rec.p_signal[:, 0], float(rec.fs))
+    c = wfdb.processing.compare_annotations(ref, det, int(0.15 * rec.fs))
+    t = Tally(tp=c.tp, fn=c.fn, fp=c.fp)
+    return Row(Path(base).name, "ecg", {"beats": len(ref), "tp": c.tp, "fn": c.fn, "fp": c.fp,
+                                         "se": t.se, "ppv": t.ppv}), t
+
+
+def evaluate_af(path: Path) -> tuple[Row, Tally]:
+    """Duration-based AF Se/Sp (seconds) of one ECG, RR-only or beats-only record."""
+    wfdb = _wfdb()
+    kind = record_kind(path)
+    base = _base(path)
+    name = Path(base).name
+    if kind == "ecg":
+        rec = wfdb.rdrecord(base, channels=[0])
+        ann = wfdb.rdann(base, "atr")
+        fs = float(rec.fs)
+        ref = _af_mask(ann.sample, ann.aux_note, rec.sig_len)
+        res = screen_ecg(rec.p_signal[:, 0], fs)
+        det = np.zeros(rec.sig_len, dtype=bool)
+        for a, b in res.af_episodes:
+            det[a:b] = True
+        t = Tally(tp=(det & ref).sum() / fs, fn=(~det & ref).sum() / fs, fp=(det & ~ref).sum() / fs,
+                  tn=(~det & ~ref).sum() / fs)
+        return Row(name, kind, {"af_ref_s": round((ref.sum()) / fs, 1), "af_found_s": round(det.sum() / fs, 1),
+                                "se": t.se, "sp": t.sp, "episodes": len(res.af_episodes)}), t
+    if kind == "rr":
+        ext = "qrsc" if Path(base + ".qrsc").exists() else "qrs"
+        q = wfdb.rdann(base, ext)
+        a = wfdb.rdann(base, "atr")
+        fs = float(q.fs or 250)
+        n = int(q.sample[-1]) + 1
+        ref = _af_mask(a.sample, a.aux_note, n)
+        res = screen_rr(q.sample / fs)
+        det = np.zeros(n, dtype=bool)
+        for s, e in np.round(res.af_episodes * fs).astype(np.int64):
+            det[s:e] = True
+        first = int(q.sample[0])
+        ref, det = ref[first:], det[first:]
+        t = Tally(tp=(det & ref).sum() / fs, fn=(~det & ref).sum() / fs, fp=(det & ~ref).sum() / fs,
+                  tn=(~det & ~ref).sum() / fs)
+        return Row(name, kind, {"hours": round(len(ref) / fs / 3600, 2), "se": t.se, "sp": t.sp,
+                                "episodes": len(res.af_episodes)}), t
+    if kind == "beats":
+        q = wfdb.rdann(base, "ecg")
+        times = q.sample / float(q.fs)
+        res = screen_rr(times)
+        hours = float(times[-1] - times[0]) / 3600
+        af_s = float(np.sum(res.af_episodes[:, 1] - res.af_episodes[:, 0]))
+        t = Tally(fp=af_s, tn=hours * 3600 - af_s)
+        return Row(name, kind, {"hours": round(hours, 2), "false_af_episodes": len(res.af_episodes),
+                                "per_24h": round(len(res.af_episodes) * 24 / max(hours, 1e-9), 2),
+                                "sp": t.sp}), t
+    raise VitalgateError(f"{path}: use 'vitalgate evaluate af' on ECG, RR or beat records, or a labelled directory")
+
+
+def labelled_records(directory: Path) -> list[tuple[str, str]]:
+    with (directory / "REFERENCE.csv").open(newline="") as f:
+        return [(row[0], row[1]) for row in csv.reader(f) if row]
+
+
+def evaluate_labelled(directory: Path, progress: Callable[[int], None] | None = None) -> Row:
+    """CinC 2017-style: a record is called AF when AF episodes cover at least half of it."""
+    wfdb = _wfdb()
+    calls: dict[str, dict[str, int]] = {}
+    for i, (name, label) in enumerate(labelled_records(directory)):
+        rec = wfdb.rdrecord(str(directory / name))
+        x = rec.p_signal[:, 0]
+        res = screen_ecg(x, float(rec.fs))
+        cover = float(np.sum(res.af_episodes[:, 1] - res.af_episodes[:, 0])) / max(len(x), 1)
+        call = "A" if cover >= 0.5 else ("~" if res.verdict == "unreadable" else "N")
+        calls.setdefault(label, {}).setdefault(call, 0)
+        calls[label][call] += 1
+        if progress is not None:
+            progress(i + 1)
+
+    def share(label: str, call: str) -> float:
+        n = sum(calls.get(label, {}).values())
+        return calls.get(label, {}).get(call, 0) / n if n else float("nan")
+
+    tp = calls.get("A", {}).get("A", 0)
+    fp = sum(c.get("A", 0) for lab, c in calls.items() if lab != "A")
+    fn = sum(calls.get("A", {}).values()) - tp
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+    values: dict[str, float | int | str] = {
+        "records": sum(sum(c.values()) for c in calls.values()), "f1_af": f1,
+        "normal_called_af": share("N", "A"), "other_called_af": share("O", "A"),
+        "noisy_called_af": share("~", "A"), "noisy_called_unreadable": share("~", "~"),
+    }
+    return Row(directory.name, "labelled", values)
+
+
+def expand(paths: list[Path]) -> Iterator[Path]:
+    """Record paths, with each ``.hea``/``.atr`` of a plain directory (no REFERENCE.csv) expanded."""
+    for p in paths:
+        if p.is_dir() and not (p / "REFERENCE.csv").exists():
+            seen: set[str] = set()
+            for f in sorted(p.iterdir()):
+                if f.suffix in {".hea", ".atr", ".ecg"} and f.stem not in seen:
+                    seen.add(f.stem)
+                    yield f.with_suffix("")
+        else:
+            yield p
