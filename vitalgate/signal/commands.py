@@ -16,9 +16,13 @@ class Target(StrEnum):
     af = "af"
 
 
-def _fmt(v: float | int | str) -> str:
+_SHARES = {"se", "ppv", "sp", "f1_af", "normal_called_af", "other_called_af", "noisy_called_af",
+           "noisy_called_unreadable"}
+
+
+def _fmt(key: str, v: float | int | str) -> str:
     if isinstance(v, float):
-        return "nan" if math.isnan(v) else (f"{100 * v:.2f}%" if abs(v) <= 1.0 else f"{v:g}")
+        return "nan" if math.isnan(v) else (f"{100 * v:.2f}%" if key in _SHARES else f"{v:g}")
     return str(v)
 
 
@@ -66,10 +70,10 @@ def register(app: typer.Typer) -> None:
             if as_json:
                 typer.echo(json.dumps({"record": row.record, "kind": row.kind, **row.values}))
             else:
-                typer.echo(f"{row.record:>10} {row.kind:>8}  " + "  ".join(f"{k} {_fmt(v)}" for k, v in row.values.items()))
+                typer.echo(f"{row.record:>10} {row.kind:>8}  " + "  ".join(f"{k} {_fmt(k, v)}" for k, v in row.values.items()))
         for kind, t in gross.items():
             figures = {"se": t.se, "ppv": t.ppv} if target is Target.qrs else {"se": t.se, "sp": t.sp}
             if as_json:
                 typer.echo(json.dumps({"record": "gross", "kind": kind, **figures}))
             else:
-                typer.echo(f"{'gross':>10} {kind:>8}  " + "  ".join(f"{k} {_fmt(v)}" for k, v in figures.items()))
+                typer.echo(f"{'gross':>10} {kind:>8}  " + "  ".join(f"{k} {_fmt(k, v)}" for k, v in figures.items()))

@@ -54,10 +54,27 @@ def bandpass(x: npt.NDArray[np.float64], fs: float, lo: float, hi: float, order:
 def envelope(x: npt.NDArray[np.float64], fs: float) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """``(band-passed ECG, QRS energy envelope)``."""
     f = bandpass(x, fs, 5.0, 18.0)
-    d = np.gradient(f) * fs
+    d = np.diff(f, prepend=f[0]) * fs
     w = max(1, round(0.12 * fs))
-    e = ndimage.uniform_filter1d(d * d, size=w, mode="nearest")
-    return f, e
+    return f, moving_average(d * d, w)
+
+
+def moving_average(v: npt.NDArray[np.float64], w: int) -> npt.NDArray[np.float64]:
+    """Centred moving average over ``w`` samples via a cumulative sum (edges: shorter windows)."""
+    n = len(v)
+    if w <= 1 or n < w:
+        return ndimage.uniform_filter1d(v, size=max(w, 1), mode="nearest")
+    c = np.empty(n + 1)
+    c[0] = 0.0
+    np.cumsum(v, out=c[1:])
+    half = w // 2
+    out = np.empty(n)
+    out[half : half + n - w + 1] = (c[w:] - c[:-w]) / w
+    head = np.arange(half)  # windows cut by the start: [0, i - half + w)
+    out[:half] = c[head - half + w] / (head - half + w)
+    tail = np.arange(half + n - w + 1, n)  # cut by the end: [i - half, n)
+    out[half + n - w + 1 :] = (c[n] - c[tail - half]) / (n - tail + half)
+    return out
 
 
 def _running_quantile(values: npt.NDArray[np.float64], width: int, q: float) -> npt.NDArray[np.float64]:
