@@ -63,7 +63,7 @@ def moving_average(v: npt.NDArray[np.float64], w: int) -> npt.NDArray[np.float64
     """Centred moving average over ``w`` samples via a cumulative sum (edges: shorter windows)."""
     n = len(v)
     if w <= 1 or n < w:
-        return ndimage.uniform_filter1d(v, size=max(w, 1), mode="nearest")
+        return np.asarray(ndimage.uniform_filter1d(v, size=max(w, 1), mode="nearest"), dtype=np.float64)
     c = np.empty(n + 1)
     c[0] = 0.0
     np.cumsum(v, out=c[1:])
