@@ -157,25 +157,25 @@ def evaluate_af(path: Path) -> tuple[Row, Tally]:
         fs = float(q.fs or 250)
         n = int(q.sample[-1]) + 1
         ref = _af_mask(a.sample, a.aux_note, n)
-        res = screen_rr(q.sample / fs)
+        rr_res = screen_rr(q.sample / fs)
         det = np.zeros(n, dtype=bool)
-        for s, e in np.round(res.af_episodes * fs).astype(np.int64):
+        for s, e in np.round(rr_res.af_episodes * fs).astype(np.int64):
             det[s:e] = True
         first = int(q.sample[0])
         ref, det = ref[first:], det[first:]
         t = Tally(tp=(det & ref).sum() / fs, fn=(~det & ref).sum() / fs, fp=(det & ~ref).sum() / fs,
                   tn=(~det & ~ref).sum() / fs)
         return Row(name, kind, {"hours": round(len(ref) / fs / 3600, 2), "se": t.se, "sp": t.sp,
-                                "episodes": len(res.af_episodes)}), t
+                                "episodes": len(rr_res.af_episodes)}), t
     if kind == "beats":
         q = wfdb.rdann(base, "ecg")
         times = q.sample / float(q.fs)
-        res = screen_rr(times)
+        day = screen_rr(times)
         hours = float(times[-1] - times[0]) / 3600
-        af_s = float(np.sum(res.af_episodes[:, 1] - res.af_episodes[:, 0]))
+        af_s = float(np.sum(day.af_episodes[:, 1] - day.af_episodes[:, 0]))
         t = Tally(fp=af_s, tn=hours * 3600 - af_s)
-        return Row(name, kind, {"hours": round(hours, 2), "false_af_episodes": len(res.af_episodes),
-                                "per_24h": round(len(res.af_episodes) * 24 / max(hours, 1e-9), 2),
+        return Row(name, kind, {"hours": round(hours, 2), "false_af_episodes": len(day.af_episodes),
+                                "per_24h": round(len(day.af_episodes) * 24 / max(hours, 1e-9), 2),
                                 "sp": t.sp}), t
     raise VitalgateError(f"{path}: use 'vitalgate evaluate af' on ECG, RR or beat records, or a labelled directory")
 
