@@ -81,11 +81,12 @@ def check(topic: str, payload: bytes) -> Observation | Alert | Rejected:
 def _fast_parse(channel: str, payload: bytes) -> Observation | Alert | None:
     """Validate the expected model straight from JSON (pydantic's parser); ``None`` on any
     problem, so :func:`parse_payload` runs and explains it."""
-    model = {"obs": Observation, "alert": Alert}.get(channel)
-    if model is None or len(payload) > MAX_PAYLOAD_BYTES:
+    if channel not in ("obs", "alert") or len(payload) > MAX_PAYLOAD_BYTES:
         return None
     try:
-        return model.model_validate_json(payload)
+        if channel == "obs":
+            return Observation.model_validate_json(payload)
+        return Alert.model_validate_json(payload)
     except ValidationError:
         return None
 

@@ -151,12 +151,15 @@ def register(app: typer.Typer) -> None:
                 settings.mqtt, settings.ingest, sink,
                 batch_size=st.batch_size, flush_interval_s=st.flush_interval_s,
             )
-            forward = asyncio.create_task(worker.subscribed.wait())
-            forward.add_done_callback(lambda t: t.cancelled() or ready.set())
+            async def forward() -> None:
+                await worker.subscribed.wait()
+                ready.set()
+
+            forwarding = asyncio.create_task(forward())
             try:
                 await worker.run()
             finally:
-                forward.cancel()
+                forwarding.cancel()
                 await sink.aclose()
 
         _serve(main, "ingest")
