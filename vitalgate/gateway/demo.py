@@ -77,8 +77,15 @@ def build_synthetic_sources(interval_s: float = 1.0) -> list[DeviceSource]:
 
 
 def build_screeners(settings: Settings) -> tuple[list[Screener], list[StreamScreener]]:
-    """Screeners wired into the demo gateway (vitals rules, ECG monitor) when available."""
-    return [], []
+    """The gateway's screeners: the vitals alert engine (care-plan rules from ``[rules]``) and
+    the ECG monitor (``[ecg]``), sharing one alert store beside the outbox."""
+    from vitalgate.gateway.alerts import AlertEngine
+    from vitalgate.gateway.daemon import StaticAttributor
+    from vitalgate.gateway.ecg_monitor import EcgMonitor
+
+    engine = AlertEngine.from_settings(settings)
+    monitor = EcgMonitor.from_settings(settings, engine, StaticAttributor.from_config(settings.residents))
+    return [engine], [monitor]
 
 
 @dataclass
@@ -186,6 +193,8 @@ async def run_demo(opts: DemoOptions, out: Callable[[str], None]) -> DemoSummary
                 outbox={"path": str(Path(tmp) / "outbox.sqlite")},
                 ingest={"client_id": f"vitalgate-demo-ingest-{free_port()}"},
                 residents=demo_residents(),
+                # Shorter windows than on a real gateway, so AF is seen within the demo's minute.
+                ecg={"window_beats": 41, "min_af_s": 20.0},
             )
             sink: Sink
             if opts.store:

@@ -170,6 +170,10 @@ def _hm(t: datetime, zone: tzinfo | None) -> str:
     return (t.astimezone(zone) if zone else t).strftime("%Y-%m-%d %H:%M")
 
 
+#: Most readings kept per resident and kind for the rules (days of spot checks; hours of a strap).
+MAX_HISTORY = 5000
+
+
 @dataclass
 class _History:
     times: list[datetime] = field(default_factory=list)
@@ -183,7 +187,7 @@ class _History:
         self.contexts.append(m.context)
         self.ids.append(m.reading_id)
         horizon = m.time - keep
-        drop = 0
+        drop = max(0, len(self.times) - MAX_HISTORY)  # bounded (a strap sends one a second)
         while drop < len(self.times) and self.times[drop] < horizon:
             drop += 1
         if drop:
@@ -340,8 +344,14 @@ class RuleEngine:
         mad = 1.4826 * float(np.median(np.abs(past - med)))
         floor = {"systolic": 3.0, "glucose": 0.3, "spo2": 1.0, "heart_rate": 3.0}[name]  # measurement noise
         z = (x - med) / max(mad, floor)
+        key = (m.resident, f"anomaly_{m.kind}")
         if abs(z) <= cfg.anomaly_z:
+            if abs(z) <= cfg.anomaly_z / 2:  # back near the usual: the episode ends
+                self.open[key] = False
             return None
+        if self.open.get(key):
+            return None  # one alert per anomalous episode
+        self.open[key] = True
         unit = {"systolic": "mmHg", "glucose": "mmol/L", "spo2": "%", "heart_rate": "/min"}[name]
         reason = (f"{name.replace('_', ' ')} {x:g} {unit} at {_hm(m.time, cfg.zone())}: far from this "
                   f"resident's usual {med:g} {unit} (robust z {z:+.1f} over {len(past)} readings)")

@@ -124,7 +124,10 @@ class DemoWorld:
         # Stored before the gateway came up: yesterday's readings, handed over on first contact.
         for hours, value in ((30, 6.4), (24, 7.6), (6, 7.9)):
             self.meter.add_record(value, now - timedelta(hours=hours))
-        self.bp.measure(164, 99, 88, user=2, at=now - timedelta(hours=20))
+        # r-002's monitor holds the two previous days' readings (over target): today's first
+        # reading makes three days in a row (bp_over_target_3d).
+        for days, (sys_, dia) in ((2, (158, 96)), (1, (164, 99))):
+            self.bp.measure(sys_, dia, 88, user=2, at=now - timedelta(days=days, minutes=5))
         for d in self.devices:
             await d.start()
         self.bp.every(self.interval_s, self._bp_round)

@@ -1,0 +1,115 @@
+"""The ECG monitor: streams from patches and straps -> rhythm events -> alerts with the strip.
+
+One :class:`~vitalgate.signal.EcgStream` per ECG device (or :class:`~vitalgate.signal.RrStream`
+per strap sending only RR intervals). An AF episode becomes an alert as soon as the screening is
+sure of it (30 s of AF, half a window behind the newest beat); pauses, brady/tachycardia and
+frequent ectopy become alerts when they are complete. Each carries the ECG strip it came from.
+The alerts go through the :class:`~vitalgate.gateway.alerts.AlertEngine` so they are
+acknowledged and escalated like the vitals alerts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from vitalgate.cloud_bridge.wire import Alert, EcgStrip, Severity
+from vitalgate.gateway.alerts import AlertEngine
+from vitalgate.gateway.ports import Attributed, Attributor
+from vitalgate.readings import BeatIntervals, DeviceIdentity, EcgSamples, Reading
+from vitalgate.signal import EcgStream, RrStream
+from vitalgate.signal.events import RhythmEvent, RhythmKind
+from vitalgate.signal.rhythm import RhythmConfig
+from vitalgate.vocabulary import Kind
+
+log = logging.getLogger(__name__)
+
+#: rule id and default severity per rhythm event (AF: referral to the family doctor, ESC 2020).
+RULES: dict[RhythmKind, tuple[str, Severity]] = {
+    RhythmKind.AF: ("ecg_af", Severity.URGENT),
+    RhythmKind.PAUSE: ("ecg_pause", Severity.URGENT),
+    RhythmKind.BRADYCARDIA: ("ecg_bradycardia", Severity.WARNING),
+    RhythmKind.TACHYCARDIA: ("ecg_tachycardia", Severity.WARNING),
+    RhythmKind.ECTOPY: ("ecg_ectopy", Severity.INFO),
+}
+MAX_STRIP_SAMPLES = 60_000
+
+
+@dataclass
+class _Stream:
+    screen: EcgStream | RrStream
+    started: datetime  # wall time of the stream's t = 0
+
+
+class EcgMonitor:
+    """A :class:`~vitalgate.gateway.daemon.StreamScreener` for ECG samples and RR intervals."""
+
+    def __init__(self, engine: AlertEngine, attributor: Attributor, config: RhythmConfig | None = None) -> None:
+        self.engine = engine
+        self.attributor = attributor
+        self.config = config
+        self.streams: dict[tuple[str, str], _Stream] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Any, engine: AlertEngine, attributor: Attributor) -> EcgMonitor:
+        return cls(engine, attributor, RhythmConfig.from_dict(settings.ecg))
+
+    def _resident(self, device: DeviceIdentity, at: datetime) -> str | None:
+        probe = Reading.of(Kind.ECG_RHYTHM, {"heart_rate": 0.0}, at, device)
+        verdict = self.attributor.attribute(probe)
+        if isinstance(verdict, Attributed):
+            return verdict.resident
+        log.warning("ECG from %s not screened for alerts: %s", device.address, getattr(verdict, "reason", verdict))
+        return None
+
+    def feed(self, output: EcgSamples | BeatIntervals) -> list[Alert]:
+        if isinstance(output, EcgSamples):
+            key = (output.device.address, "ecg")
+            s = self.streams.get(key)
+            if s is None:
+                s = self.streams[key] = _Stream(EcgStream(output.fs_hz, self.config), output.first_sample_at)
+            events = s.screen.feed(np.asarray(output.samples_uv, dtype=np.float64) / 1000.0)
+            at = output.first_sample_at
+        else:
+            key = (output.device.address, "rr")
+            s = self.streams.get(key)
+            if s is None:
+                s = self.streams[key] = _Stream(RrStream(self.config), output.received_at - timedelta(seconds=sum(output.rr_s)))
+            events = s.screen.feed(np.asarray(output.rr_s, dtype=np.float64))
+            at = output.received_at
+        out = []
+        for e in events:
+            if e.kind not in RULES or (e.kind is RhythmKind.AF and not e.ongoing):
+                continue  # AF is alerted when it starts; its end is logged
+            who = self._resident(output.device, at)
+            if who is not None:
+                out.append(self.engine.record(self._alert(who, e, s.started, output.device)))
+        for e in events:
+            if e.kind is RhythmKind.AF and not e.ongoing:
+                log.info("AF episode from %s ended after %.0f s", output.device.address, e.end_s - e.start_s)
+        return out
+
+    def _alert(self, resident: str, e: RhythmEvent, started: datetime, device: DeviceIdentity) -> Alert:
+        rule, severity = RULES[e.kind]
+        start = started + timedelta(seconds=e.start_s)
+        local = start.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        what = {"af": "atrial fibrillation/flutter", "pause": f"a pause ({e.detail})",
+                "bradycardia": "sustained bradycardia", "tachycardia": "sustained tachycardia",
+                "ectopy": "frequent premature beats"}[e.kind.value]
+        reason = (f"ECG from {device.model or device.address} shows {what} from {local}"
+                  f" ({e.end_s - e.start_s:.0f} s so far, confidence {e.confidence:.0%}); review the strip")
+        strip = None
+        if e.strip_mv is not None and e.fs_hz:
+            uv = np.round(e.strip_mv[:MAX_STRIP_SAMPLES] * 1000.0).astype(int).tolist()
+            strip = EcgStrip(fs_hz=e.fs_hz, start=started + timedelta(seconds=e.strip_start_s), samples_uv=uv)
+        key = f"{self.engine.site}/{self.engine.gateway}/{resident}/{rule}/{start.isoformat()}"
+        return Alert(
+            alert_id=hashlib.sha256(key.encode()).hexdigest()[:32], site=self.engine.site,
+            gateway=self.engine.gateway, resident=resident, rule=rule, kind=Kind.ECG_RHYTHM,
+            severity=severity, reason=reason, raised_at=self.engine.now(), triggered_at=start, ecg_strip=strip,
+        )
