@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from datetime import datetime
 from pathlib import Path
@@ -166,6 +167,12 @@ async def test_alerts_flow_to_store_critical_channel_and_acks_back(tmp_path: Pat
             await c.publish(topics.ack("r-001"), dump_payload(ack), qos=1)
         await until(lambda: sink.alerts()[0].state == AlertState.ACKNOWLEDGED, what="ack stored")
         assert sink.alerts()[0].acknowledged_by == "dr-li"
+        await until(lambda: len(gw.outbox) == 0, what="the clearing of the critical channel sent")
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as c:  # retained only until acknowledged
+            await c.subscribe(topics.critical("r-001"), qos=1)
+            with contextlib.suppress(TimeoutError):
+                msg = await asyncio.wait_for(anext(c.messages), 1.5)
+                raise AssertionError(f"critical value still retained after the ack: {msg.payload!r}")
         assert len(sink.alerts()) == 1
         assert rr_screener.fed == [rr]
         await until(lambda: screener.ticks > 0, what="screener clock")

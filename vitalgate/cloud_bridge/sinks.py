@@ -237,5 +237,8 @@ class SqliteSink(_ClosesOnExit):
             for (p,) in self._db.execute("SELECT payload FROM alerts ORDER BY raised_at")
         ]
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         self._db.close()
+
+    async def aclose(self) -> None:
+        self.close()

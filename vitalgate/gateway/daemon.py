@@ -26,6 +26,7 @@ from vitalgate.cloud_bridge.topics import Topics
 from vitalgate.cloud_bridge.wire import (
     Ack,
     Alert,
+    AlertState,
     Observation,
     Severity,
     dump_payload,
@@ -260,7 +261,10 @@ class Gateway:
             self.outbox.put(self.topics.alert(a.resident), body, priority="alert")
             self.outbox.put(self.topics.notify(a.resident), body, priority="alert")
             if a.severity == Severity.CRITICAL:
-                self.outbox.put(self.topics.critical(a.resident), body, retain=True, priority="alert")
+                # Retained until acknowledged: an acknowledged or resolved alert clears it.
+                done = a.state in (AlertState.ACKNOWLEDGED, AlertState.RESOLVED)
+                self.outbox.put(self.topics.critical(a.resident), b"" if done else body, retain=True,
+                                priority="alert")
 
     async def _clock(self) -> None:
         while True:

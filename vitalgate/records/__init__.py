@@ -1,0 +1,1 @@
+"""Records for follow-up: FHIR R4 export and the follow-up report."""
