@@ -39,13 +39,15 @@ def test_embedded_demo_prints_stored_observations() -> None:
 
 
 def test_demo_raises_the_alerts_its_residents_call_for() -> None:
-    """r-002's third day over target and r-005's AF (irregular RR from the strap) reach the store."""
+    """r-002's third day over target, r-003's fasting glucose and r-005's AF (irregular RR from
+    the strap) reach the store."""
     lines, summary = run_demo("--duration", "45")
     alerts = [x for x in lines if x["type"] == "alert"]
     assert summary["alerts"] == len(alerts)
     rules = {(a["resident"], a["rule"]) for a in alerts}
     assert ("r-002", "bp_over_target_3d") in rules
     assert ("r-005", "ecg_af") in rules
+    assert ("r-003", "glucose_fasting_persistent") in rules  # fasting records with meal context
     assert not any(a["resident"] in {"r-001", "r-006"} and a["rule"] == "ecg_af" for a in alerts)
     af = next(a for a in alerts if a["rule"] == "ecg_af")
     assert af["severity"] == "urgent"

@@ -61,7 +61,7 @@ def test_glucose_vectors(shared_data: Path) -> None:
             continue
         r = decode_glucose(raw, DEV)
         assert r.sequence == exp["sequence_number"]
-        mmol = exp["concentration"] * 1000 if exp["unit"] == "mol/L" else exp["concentration"] * 1e5 / 18.016
+        mmol = exp["concentration"] * 1000 if exp["unit"] == "mol/L" else exp["concentration"] * 1e5 / 18.0156  # 180.156 g/mol
         assert r.value("glucose") == pytest.approx(mmol, abs=0.01), v["id"]
         base = datetime.fromisoformat(exp["base_time"])
         offset = exp["time_offset_min"] or 0

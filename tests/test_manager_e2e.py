@@ -97,6 +97,21 @@ async def test_glucose_stored_records_in_mmol_per_l() -> None:
     assert [r.sequence for r in got] == [1, 2, 3]
 
 
+async def test_glucose_context_gives_the_meal() -> None:
+    meter = GlucoseMeter("C4:00:00:00:00:07", link=LINK)
+    meter.add_record(7.4, meal=3)  # fasting
+    meter.add_record(9.1, meal=2)  # postprandial
+    meter.add_record(6.0)  # no context
+    sink = Sink()
+    async with meter:
+        task = await serve(sink, meter)
+        await sink.until(lambda: len(sink.readings(Kind.GLUCOSE)) >= 3)
+        await stop(task)
+    got = {r.sequence: r for r in sink.readings(Kind.GLUCOSE)}
+    assert {seq: r.context for seq, r in got.items()} == {1: "fasting", 2: "postprandial", 3: None}
+    assert got[1].value("glucose") == pytest.approx(7.4)
+
+
 async def test_oximeter_spot_check() -> None:
     ox = PulseOximeter("C4:00:00:00:00:03", link=LINK)
     ox.spot_check(88, 101)

@@ -121,7 +121,7 @@ def test_devices_commands_on_the_emulated_world(tmp_path: Path) -> None:
 
     paired = cli("pair", "d1:00:00:00:00:03")
     assert paired.returncode == 0, paired.stderr
-    assert "sig-glucose" in paired.stdout
+    assert "roche-accu-chek-guide" in paired.stdout  # the emulated meter is an Accu-Chek Guide
     scan = cli("scan", "--json", "--timeout", "0.6")
     assert scan.returncode == 0, scan.stderr
     rows = {r["address"]: r for r in map(json.loads, scan.stdout.splitlines())}
@@ -129,6 +129,8 @@ def test_devices_commands_on_the_emulated_world(tmp_path: Path) -> None:
     assert all(r["supported"] for r in rows.values())
     assert rows["D1:00:00:00:00:03"]["paired"] is True
     assert rows["D1:00:00:00:00:01"]["paired"] is False
+    assert rows["D1:00:00:00:00:01"]["profile"] == "omron-bp5150"
+    assert rows["D1:00:00:00:00:05"]["profile"] == "polar-h10"
     missing = cli("pair", "D1:00:00:00:00:77")
     assert missing.returncode == 1
     assert "D1:00:00:00:00:77" in missing.stderr

@@ -51,6 +51,13 @@ class Component:
         return self.code.ucum
 
 
+#: Flag of a reading whose ``measured_at`` is the gateway's receive time (the device sent no
+#: time stamp): corrected with the gateway clock (:mod:`vitalgate.gateway.clock`).
+GATEWAY_TIME = "gateway_time"
+#: Flag of a reading whose gateway-made time stamps were corrected after the clock was set.
+CLOCK_CORRECTED = "clock_corrected"
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """A measurement from one device, before attribution to a resident.

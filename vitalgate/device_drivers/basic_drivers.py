@@ -1,27 +1,31 @@
-"""Minimal drivers for the SIG health services and the Polar PMD ECG stream.
+"""Drivers for the SIG health services and the Polar PMD ECG stream, on the GATT codecs.
 
-The connection manager's stand-in until the firmware-profile drivers are wired into
-:mod:`vitalgate.device_drivers.recognition`: strict decoders (a payload shorter than its flags
-announce is a :class:`MalformedPayload`, reported and skipped, the link kept) and one driver per
-service. Device time stamps are local time of the gateway's zone, made aware.
+One driver per profile kind (chosen by :mod:`vitalgate.device_drivers.recognition` from the
+firmware profiles); the codecs (:mod:`vitalgate.device_drivers.gatt`) decode the bytes and this
+module turns them into :class:`~vitalgate.readings.Reading` s in canonical units (mmHg, mmol/L
+via glucose's molar mass, %, /min). A malformed payload is a :class:`MalformedPayload`, reported
+and skipped, the link kept. Device time stamps are local time of the gateway's zone, made
+aware; a reading without one is stamped with the receive time and flagged ``gateway_time``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from vitalgate.device_drivers import gatt
 from vitalgate.device_drivers.manager import Session
 from vitalgate.errors import MalformedPayload
-from vitalgate.readings import BeatIntervals, DeviceIdentity, EcgSamples, Reading
+from vitalgate.readings import GATEWAY_TIME, BeatIntervals, DeviceIdentity, EcgSamples, Reading
 from vitalgate.vocabulary import Kind
 
 logger = logging.getLogger(__name__)
 
-KPA_TO_MMHG = 7.500615
+KPA_TO_MMHG = 7.50061683  # 1 kPa in mmHg (101.325/760 kPa per mmHg)
 
 
 def uuid16(short: str) -> str:
@@ -32,120 +36,85 @@ PMD_CONTROL = "fb005c81-02e7-f387-1cad-8acd2d8df0c8"
 PMD_DATA = "fb005c82-02e7-f387-1cad-8acd2d8df0c8"
 
 
-class _Reader:
-    """Bounds-checked little-endian reads; a short payload raises :class:`MalformedPayload`."""
+def _value(x: float | None, what: str, source: str) -> float:
+    """A measured value; an IEEE 11073 special value (NaN, NRes, INF) is not a reading."""
+    if x is None or math.isnan(x) or math.isinf(x):
+        raise MalformedPayload(f"{what} is an IEEE 11073 special value, not a measurement", source=source, offset=1)
+    return float(x)
 
-    def __init__(self, data: bytes, source: str) -> None:
-        self.data, self.source, self.pos = data, source, 0
 
-    def take(self, fmt: str) -> tuple[int, ...]:
-        size = struct.calcsize(fmt)
-        if self.pos + size > len(self.data):
-            raise MalformedPayload(
-                f"payload {self.data.hex()} ends before the field its flags announce", source=self.source,
-                offset=self.pos,
-            )
-        out = struct.unpack_from(fmt, self.data, self.pos)
-        self.pos += size
-        return out
-
-    def sfloat(self) -> float:
-        (raw,) = self.take("<H")
-        mantissa, exponent = raw & 0x0FFF, raw >> 12
-        if mantissa >= 0x07FE and mantissa <= 0x0802:
-            raise MalformedPayload(f"special SFLOAT 0x{raw:04X} (NaN/NRes/INF) as a value", source=self.source)
-        if mantissa >= 0x0800:
-            mantissa -= 0x1000
-        if exponent >= 0x8:
-            exponent -= 0x10
-        return float(mantissa * 10.0**exponent)
-
-    def date_time(self) -> datetime | None:
-        """Date Time (0x2A08) as an aware local time; ``None`` when the device says "unknown"."""
-        year, month, day, hour, minute, second = self.take("<HBBBBB")
-        if year == 0 or month == 0 or day == 0:
-            return None  # 0 means "not known" (clock not set)
-        try:
-            return datetime(year, month, day, hour, minute, second).astimezone()
-        except ValueError as err:
-            raise MalformedPayload(
-                f"invalid date {year}-{month}-{day} {hour}:{minute}:{second}", source=self.source
-            ) from err
+def _local(stamp: datetime | None) -> datetime | None:
+    """A device's Date Time (local, naive) as an aware time in the gateway's zone."""
+    return stamp.astimezone() if stamp is not None else None
 
 
 def decode_bp(data: bytes, device: DeviceIdentity) -> Reading:
-    r = _Reader(data, "0x2A35 Blood Pressure Measurement")
-    (flags,) = r.take("<B")
-    scale = KPA_TO_MMHG if flags & 0x01 else 1.0
-    sys_, dia, mean = (round(r.sfloat() * scale, 1) for _ in range(3))
-    stamp = r.date_time() if flags & 0x02 else None
-    values = {"systolic": sys_, "diastolic": dia, "mean": mean}
-    if flags & 0x04:
-        values["pulse"] = r.sfloat()
-    user = r.take("<B")[0] if flags & 0x08 else None
-    status = r.take("<H")[0] if flags & 0x10 else 0
+    v = gatt.decode(0x2A35, data)
+    src = "0x2A35 Blood Pressure Measurement"
+    scale = KPA_TO_MMHG if v.unit == "kPa" else 1.0
+    values = {
+        "systolic": round(_value(v.systolic, "systolic", src) * scale, 1),
+        "diastolic": round(_value(v.diastolic, "diastolic", src) * scale, 1),
+    }
+    if v.mean_arterial is not None and math.isfinite(v.mean_arterial):
+        values["mean"] = round(v.mean_arterial * scale, 1)
+    if v.pulse_rate is not None and math.isfinite(v.pulse_rate):
+        values["pulse"] = v.pulse_rate
+    st = v.status
     marks = {
-        "body_movement": status & 0x01, "irregular_pulse": status & 0x04,
-        "clock_unset": flags & 0x02 and stamp is None,
+        "body_movement": st is not None and st.body_movement,
+        "irregular_pulse": st is not None and st.irregular_pulse,
+        "cuff_too_loose": st is not None and st.cuff_too_loose,
+        "improper_position": st is not None and st.improper_position,
+        "clock_unset": bool(data[0] & 0x02) and v.timestamp is None,
+        GATEWAY_TIME: v.timestamp is None,
     }
     return Reading.of(
-        Kind.BLOOD_PRESSURE, values, stamp or datetime.now(UTC), device,
-        user_slot=None if user == 0xFF else user,
-        flags=frozenset(k for k, v in marks.items() if v),
+        Kind.BLOOD_PRESSURE, values, _local(v.timestamp) or datetime.now(UTC), device,
+        user_slot=v.user_id, flags=frozenset(k for k, on in marks.items() if on),
     )
 
 
-def decode_glucose(data: bytes, device: DeviceIdentity) -> Reading:
-    r = _Reader(data, "0x2A18 Glucose Measurement")
-    (flags,) = r.take("<B")
-    (seq,) = r.take("<H")
-    at = r.date_time()
+def decode_glucose(data: bytes, device: DeviceIdentity, context: str | None = None) -> Reading:
+    v = gatt.decode(0x2A18, data)
+    src = "0x2A18 Glucose Measurement"
+    at = _local(v.base_time)
     if at is None:
-        raise MalformedPayload(f"record {seq} has no base time", source=r.source)
-    if flags & 0x01:
-        at += timedelta(minutes=r.take("<h")[0])
-    if not flags & 0x02:
-        raise MalformedPayload("glucose record without a concentration", source=r.source)
-    value = r.sfloat()
-    r.take("<B")  # type and sample location
-    mmol = value * 1000.0 if flags & 0x04 else value * 100000.0 / 18.016
-    return Reading.of(Kind.GLUCOSE, {"glucose": round(mmol, 2)}, at, device, sequence=seq, stored=True)
+        raise MalformedPayload(f"record {v.sequence_number} has no base time", source=src, offset=3)
+    if v.time_offset_min is not None:
+        at += timedelta(minutes=v.time_offset_min)
+    if v.concentration is None:
+        raise MalformedPayload("glucose record without a concentration", source=src, offset=0)
+    _value(v.concentration, "glucose concentration", src)
+    mmol = v.mmol_per_l
+    assert mmol is not None
+    return Reading.of(Kind.GLUCOSE, {"glucose": round(mmol, 2)}, at, device, sequence=v.sequence_number,
+                      stored=True, context=context)
 
 
 def decode_plx(data: bytes, device: DeviceIdentity, *, spot: bool) -> Reading:
-    r = _Reader(data, "0x2A5E PLX Spot-check" if spot else "0x2A5F PLX Continuous")
-    (flags,) = r.take("<B")
-    spo2, pulse = r.sfloat(), r.sfloat()
-    at = r.date_time() if spot and flags & 0x01 else None
-    return Reading.of(Kind.SPO2, {"spo2": spo2, "pulse": pulse}, at or datetime.now(UTC), device)
+    src = "0x2A5E PLX Spot-check" if spot else "0x2A5F PLX Continuous"
+    v = gatt.decode(0x2A5E if spot else 0x2A5F, data)
+    at = _local(v.timestamp) if spot else None
+    flags = {GATEWAY_TIME} if at is None else set()
+    if spot and v.device_clock_not_set:
+        flags.add("clock_unset")
+    values = {"spo2": _value(v.spo2, "SpO2", src), "pulse": _value(v.pulse_rate, "pulse rate", src)}
+    return Reading.of(Kind.SPO2, values, at or datetime.now(UTC), device, flags=frozenset(flags))
 
 
 def decode_hr(data: bytes, device: DeviceIdentity) -> tuple[Reading, BeatIntervals | None]:
-    r = _Reader(data, "0x2A37 Heart Rate Measurement")
-    (flags,) = r.take("<B")
-    (bpm,) = r.take("<H" if flags & 0x01 else "<B")
-    if flags & 0x08:
-        r.take("<H")
-    rr: list[float] = []
-    if flags & 0x10:
-        if (len(data) - r.pos) % 2 or len(data) == r.pos:
-            raise MalformedPayload(f"RR field of {len(data) - r.pos} bytes is not whole intervals", source=r.source)
-        while r.pos < len(data):
-            rr.append(r.take("<H")[0] / 1024.0)
+    v = gatt.decode(0x2A37, data)
     now = datetime.now(UTC)
-    beats = BeatIntervals(device, tuple(rr), now) if rr else None
-    return Reading.of(Kind.HEART_RATE, {"heart_rate": float(bpm)}, now, device), beats
+    beats = BeatIntervals(device, v.rr_intervals_s, now) if v.rr_intervals_s else None
+    flags = frozenset({GATEWAY_TIME} | ({"no_skin_contact"} if v.sensor_contact is False else set()))
+    return Reading.of(Kind.HEART_RATE, {"heart_rate": float(v.heart_rate)}, now, device, flags=flags), beats
 
 
 def decode_pmd_ecg(data: bytes, device: DeviceIdentity, fs_hz: float = 130.0) -> EcgSamples:
-    r = _Reader(data, "Polar PMD data (ECG)")
-    kind, stamp_ns, frame_type = r.take("<BQB")
-    body = data[r.pos :]
-    if kind != 0 or frame_type != 0 or len(body) % 3:
-        raise MalformedPayload(f"not an ECG type-0 frame ({kind}, {frame_type}, {len(body)} bytes)", source=r.source)
-    samples = tuple(int.from_bytes(body[i : i + 3], "little", signed=True) for i in range(0, len(body), 3))
-    first = datetime.fromtimestamp(stamp_ns / 1e9, UTC) - timedelta(seconds=(len(samples) - 1) / fs_hz)
-    return EcgSamples(device, fs_hz, samples, first)
+    v = gatt.decode(PMD_DATA, data)
+    first = datetime.fromtimestamp(v.timestamp_ns / 1e9, UTC) - timedelta(seconds=(len(v.samples_uv) - 1) / fs_hz)
+    return EcgSamples(device, fs_hz, v.samples_uv, first)
 
 
 class _Base:
@@ -221,23 +190,49 @@ class PolarEcgDriver(HrDriver):
 
 
 class GlucoseDriver(_Base):
-    """RACP: report the records after ``session.last_sequence`` (all on first contact)."""
+    """RACP: report the records after ``session.last_sequence`` (all on first contact).
+
+    A record flagged "context follows" waits for its Measurement Context (0x2A34, same sequence
+    number) so the reading carries its meal (``fasting`` drives the fasting-glucose rule); a
+    record whose context never comes is emitted without one when the RACP transfer ends.
+    """
 
     def decode(self, char: str, data: bytes, ident: DeviceIdentity) -> list[Reading | BeatIntervals | EcgSamples]:
         return [decode_glucose(data, ident)]
 
     async def run(self, session: Session) -> None:
-        racp = uuid16("2A52")
-        queue = await self._subscribe(session, uuid16("2A18"), racp)
+        racp, measurement, context = uuid16("2A52"), uuid16("2A18"), uuid16("2A34")
+        has_context = session.client.services.get_characteristic(context) is not None
+        queue = await self._subscribe(session, measurement, racp, *((context,) if has_context else ()))
         last = session.last_sequence
         request = bytes([1, 1]) if last is None else bytes([1, 3, 1]) + struct.pack("<H", last + 1)
         await session.client.write_gatt_char(racp, request, response=True)
         ident = DeviceIdentity(session.address, model=session.name)
-        while True:  # records, then the RACP response, in link order
+        waiting: dict[int, bytes] = {}  # sequence -> measurement awaiting its context
+        while True:  # records (and contexts), then the RACP response, in link order
             char, data = await queue.get()
             if char == racp:
                 break
+            try:
+                if char == context:
+                    ctx = gatt.decode(0x2A34, data)
+                    raw = waiting.pop(ctx.sequence_number, None)
+                    if raw is None:
+                        logger.warning("%s: context for unknown record %d", session.address, ctx.sequence_number)
+                        continue
+                    meal = gatt.MEAL_NAMES.get(ctx.meal) if ctx.meal is not None else None
+                    await session.emit(decode_glucose(raw, ident, context=meal))
+                    continue
+                m = gatt.decode(0x2A18, data)
+                if m.context_follows and has_context:
+                    waiting[m.sequence_number] = data
+                    continue
+            except MalformedPayload as err:
+                session.malformed(err)
+                continue
             await self._handle(session, ident, char, data)
+        for raw in waiting.values():  # context announced but never sent
+            await self._handle(session, ident, measurement, raw)
         if data[:3] != bytes([6, 0, 1]) or data[3] not in (1, 6):
             logger.warning("%s: RACP answered %s", session.address, data.hex())
 

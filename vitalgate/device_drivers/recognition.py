@@ -1,11 +1,14 @@
-"""Which device is this? Advertisement -> profile (id, bonding, driver) for the manager.
+"""Which device is this? Advertisement -> firmware profile -> driver, for the manager.
 
-Recognises the SIG health services a device advertises (Blood Pressure 0x1810, Glucose 0x1808,
-Pulse Oximeter 0x1822, Heart Rate 0x180D) and the Polar H10's ECG stream by its local name, and
-hands the manager the matching driver of :mod:`vitalgate.device_drivers.basic_drivers`.
+The single plug point between the firmware profiles (``vitalgate/firmware_profiles/*.toml``,
+see :mod:`vitalgate.device_drivers.profiles`) and the drivers: a specific profile (by local
+name or manufacturer id) wins over the generic SIG-service ones; a family known to be
+unsupported (a proprietary protocol) is not connected to.
 """
 
 from __future__ import annotations
+
+import logging
 
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
@@ -17,29 +20,37 @@ from vitalgate.device_drivers.basic_drivers import (
     HrDriver,
     PlxDriver,
     PolarEcgDriver,
-    uuid16,
+    _Base,
 )
 from vitalgate.device_drivers.manager import Recognizer
+from vitalgate.device_drivers.profiles import Profile, find
 
-_BY_SERVICE = (
-    ("1810", BasicProfile("sig-blood-pressure", BpDriver)),
-    ("1808", BasicProfile("sig-glucose", GlucoseDriver)),
-    ("1822", BasicProfile("sig-pulse-oximeter", PlxDriver)),
-    ("180D", BasicProfile("sig-heart-rate", HrDriver)),
-)
-_POLAR_H10 = BasicProfile("polar-h10-ecg", PolarEcgDriver)
+log = logging.getLogger(__name__)
+
+DRIVERS: dict[str, type[_Base]] = {
+    "blood_pressure": BpDriver,
+    "glucose": GlucoseDriver,
+    "pulse_oximeter": PlxDriver,
+    "heart_rate": HrDriver,
+    "polar_pmd_ecg": PolarEcgDriver,
+}
+
+
+def profile_of(device: BLEDevice, adv: AdvertisementData) -> Profile | None:
+    """The firmware profile matching an advertisement (supported or not), or ``None``."""
+    name = adv.local_name or device.name or ""
+    return find(name, adv.service_uuids, adv.manufacturer_data.keys())
 
 
 def recognize(device: BLEDevice, adv: AdvertisementData) -> BasicProfile | None:
-    """The profile of an advertising device, or ``None`` when it is not a supported model."""
-    name = adv.local_name or device.name or ""
-    if name.startswith("Polar H10"):
-        return _POLAR_H10
-    services = {s.lower() for s in adv.service_uuids}
-    for short, profile in _BY_SERVICE:
-        if uuid16(short) in services:
-            return profile
-    return None
+    """The driver profile of an advertising device, or ``None`` when it is not supported."""
+    p = profile_of(device, adv)
+    if p is None:
+        return None
+    if not p.supported:
+        log.info("%s (%s) is %s: not supported (%s)", device.address, adv.local_name, p.id, p.unsupported_reason)
+        return None
+    return BasicProfile(p.id, DRIVERS[p.driver], needs_bonding=p.quirks.needs_bonding)
 
 
 def recognizer() -> Recognizer:

@@ -24,13 +24,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from vitalgate.readings import CLOCK_CORRECTED, GATEWAY_TIME
+
 log = logging.getLogger(__name__)
 
-#: Set by drivers on a reading whose ``measured_at`` is the gateway's receive time (the device
-#: sent no time stamp): that time stamp is corrected with the gateway clock.
-GATEWAY_TIME = "gateway_time"
-#: Set on a reading whose gateway-made time stamps were corrected after the clock was set.
-CLOCK_CORRECTED = "clock_corrected"
+__all__ = ["CLOCK_CORRECTED", "GATEWAY_TIME", "GatewayClock", "kernel_synchronised"]
 
 DEFAULT_NOT_BEFORE = datetime(2026, 1, 1, tzinfo=UTC)
 DEFAULT_SYNC_FILE = Path("/run/systemd/timesync/synchronized")

@@ -5,7 +5,7 @@ resident   device                                  what it shows
 =========  ======================================  ===========================================
 r-001      BP monitor ``...:01``, user slot 1      normal blood pressure
 r-002      same BP monitor, user slot 2            BP over target (~162/98 mmHg)
-r-003      glucose meter ``...:03`` (RACP)         records taken while the gateway was away
+r-003      glucose meter ``...:03`` (RACP)         fasting records >= 7.0 taken while away
 r-004      pulse oximeter ``...:04``               spot-checks, one low SpO2
 r-005      Polar-style ECG strap ``...:05``        real ECG of MIT-BIH record 201 (AF)
 r-006      HR strap ``...:06``                     sinus rhythm RR intervals
@@ -122,8 +122,9 @@ class DemoWorld:
     async def start(self) -> None:
         now = datetime.now().replace(microsecond=0)
         # Stored before the gateway came up: yesterday's readings, handed over on first contact.
-        for hours, value in ((30, 6.4), (24, 7.6), (6, 7.9)):
-            self.meter.add_record(value, now - timedelta(hours=hours))
+        # r-003's fasting glucose was >= 7.0 on the two previous days (glucose_fasting_persistent).
+        for hours, value, meal in ((48, 7.4, 3), (24, 7.6, 3), (6, 7.9, 2)):
+            self.meter.add_record(value, now - timedelta(hours=hours), meal=meal)
         # r-002's monitor holds the two previous days' readings (over target): today's first
         # reading makes three days in a row (bp_over_target_3d).
         for days, (sys_, dia) in ((2, (158, 96)), (1, (164, 99))):

@@ -111,6 +111,7 @@ class GlucoseRecord:
     sequence: int
     at: datetime
     mmol_l: float
+    meal: int | None = None  # GLS meal code (3 = fasting): sent as a Measurement Context
 
 
 class GlucoseMeter(Peripheral):
@@ -155,10 +156,11 @@ class GlucoseMeter(Peripheral):
             )
         ]
 
-    def add_record(self, mmol_l: float, at: datetime | None = None) -> GlucoseRecord:
-        """Store a measurement (the meter is used while the gateway is away)."""
+    def add_record(self, mmol_l: float, at: datetime | None = None, *, meal: int | None = None) -> GlucoseRecord:
+        """Store a measurement (the meter is used while the gateway is away); ``meal`` (1
+        preprandial, 2 postprandial, 3 fasting...) adds a Measurement Context (0x2A34)."""
         seq = self.records[-1].sequence + 1 if self.records else 1
-        rec = GlucoseRecord(seq, (at or _local_now()) + self.clock_offset, mmol_l)
+        rec = GlucoseRecord(seq, (at or _local_now()) + self.clock_offset, mmol_l, meal)
         self.records.append(rec)
         self.unsent = True
         self.wake()
@@ -169,7 +171,7 @@ class GlucoseMeter(Peripheral):
         return self.unsent
 
     def encode(self, rec: GlucoseRecord) -> bytes:
-        return pl.glucose(rec.sequence, rec.at, rec.mmol_l)
+        return pl.glucose(rec.sequence, rec.at, rec.mmol_l, context_follows=rec.meal is not None)
 
     def _on_racp_write(self, connection: Connection, value: bytes) -> None:
         if self._transfer is not None and not self._transfer.done():
@@ -239,6 +241,8 @@ class GlucoseMeter(Peripheral):
                     await self.drop_link()
                     return
                 await self.notify("2A18", self.encode(rec))
+                if rec.meal is not None:
+                    await self.notify("2A34", pl.glucose_context(rec.sequence, rec.meal))
                 self.records_sent += 1
             await self.indicate("2A52", pl.racp_response(opcode, pl.RSP_SUCCESS))
             self.unsent = False

@@ -65,10 +65,10 @@ def blood_pressure(
 
 def glucose(
     sequence: int, at: datetime, mmol_l: float, *, sample_type: int = 1, location: int = 1,
-    time_offset_min: int | None = None,
+    time_offset_min: int | None = None, context_follows: bool = False,
 ) -> bytes:
     """Glucose Measurement (0x2A18) in mol/L (flag bit 2), capillary whole blood, finger."""
-    flags = 0x02 | 0x04
+    flags = 0x02 | 0x04 | (0x10 if context_follows else 0)
     body = struct.pack("<H", sequence) + date_time(at)
     if time_offset_min is not None:
         flags |= 0x01
@@ -76,6 +76,11 @@ def glucose(
     body += sfloat(mmol_l / 1000.0, -4)  # mol/L, 0.1 mmol/L resolution
     body += bytes([(location << 4) | sample_type])
     return bytes([flags]) + body
+
+
+def glucose_context(sequence: int, meal: int) -> bytes:
+    """Glucose Measurement Context (0x2A34) with only the meal field (flag bit 1)."""
+    return bytes([0x02]) + struct.pack("<H", sequence) + bytes([meal])
 
 
 def plx_spot_check(spo2: float, pulse: float, *, at: datetime | None = None, clock_unset: bool = False) -> bytes:
