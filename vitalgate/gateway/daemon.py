@@ -91,19 +91,26 @@ class StaticAttributor:
 
 
 def reading_json(r: Reading) -> str:
-    """A held reading as JSON (for the ``held`` table and the console)."""
-    return json.dumps(
-        {
-            "reading_id": r.reading_id,
-            "kind": r.kind.value,
-            "values": {c.name: c.value for c in r.components},
-            "units": {c.name: c.unit for c in r.components},
-            "measured_at": r.measured_at.isoformat(),
-            "device": r.device.address,
-            "user_slot": r.user_slot,
-            "sequence": r.sequence,
-        }
-    )
+    """A held reading as JSON (the ``held`` table, ``vitalgate kit pending``): the whole reading,
+    so a person's assignment re-creates it exactly (same ``reading_id``)."""
+    from vitalgate.gateway.sources import reading_to_dict
+
+    return json.dumps({
+        **reading_to_dict(r), "reading_id": r.reading_id, "received_at": r.received_at.isoformat(),
+        "stored": r.stored,
+    })
+
+
+def default_attributor(settings: Settings) -> Attributor:
+    """Kit mode (``[kit] enabled``) in a health hut, else the static ``[residents]`` table."""
+    static = StaticAttributor.from_config(settings.residents)
+    if not settings.kit.get("enabled"):
+        return static
+    from vitalgate.gateway.kit import KitAttributor, KitStore, kit_settings
+
+    ks = kit_settings(settings)
+    assert ks.db is not None
+    return KitAttributor(ks, KitStore(ks.db), fallback=static)
 
 
 class Gateway:
@@ -136,7 +143,7 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.sources = list(sources)
-        self.attributor = attributor or StaticAttributor.from_config(settings.residents)
+        self.attributor = attributor or default_attributor(settings)
         self.screeners = list(screeners)
         self.ecg_screeners = list(ecg_screeners)
         self.tick_s = tick_s
@@ -271,6 +278,7 @@ class Gateway:
             await asyncio.sleep(self.tick_s)
             if self._untimed and self.clock.trusted():
                 self.retime()
+            self.outbox.poll_external()  # a person's assignment from the kit commands
             now = datetime.now(UTC)
             for s in self.screeners:
                 self.queue_alerts(s.tick(now))

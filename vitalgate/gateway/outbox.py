@@ -109,6 +109,25 @@ class Outbox:
         self.open()
         return self
 
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def poll_external(self) -> bool:
+        """Notice messages another process committed (``vitalgate kit assign``); ``True`` if any."""
+        n, size = self.db.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetchone()
+        stored = self._count - len(self._in_memory)
+        if int(n) == stored:
+            return False
+        self._count, self._bytes = int(n) + len(self._in_memory), int(size) + sum(len(e.payload) for e in self._in_memory)
+        self.changed.set()
+        return True
+
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:

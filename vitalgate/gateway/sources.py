@@ -42,6 +42,8 @@ def reading_from_dict(d: dict[str, Any]) -> Reading:
             sequence=d.get("sequence"),
             context=d.get("context"),
             flags=frozenset(d.get("flags", ())),
+            stored=bool(d.get("stored", False)),
+            **({"received_at": datetime.fromisoformat(d["received_at"])} if d.get("received_at") else {}),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise MalformedPayload(f"bad replay record {d!r}: {err!r}", source="replay") from err
