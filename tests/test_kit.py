@@ -134,7 +134,7 @@ async def test_held_reading_assigned_by_a_person_reaches_the_store_with_audit(tm
         assert gw.accept_reading(later) is not None  # r-002 is checked in now
         await until(lambda: sink.count() == 2, within=20, what="the checked-in reading stored")
     trail = cli.invoke(app, ["kit", "audit", "--config", str(toml)])
-    actions = [line for line in trail.stdout.splitlines()]
+    actions = trail.stdout.splitlines()
     assert any('"action": "assign"' in a and "nurse-a" in a and "confirmed" in a for a in actions)
     assert any('"action": "checkin"' in a for a in actions)
 
