@@ -184,6 +184,7 @@ class Settings(BaseSettings):
     ecg: dict[str, Any] = Field(default_factory=dict)
     residents: dict[str, Any] = Field(default_factory=dict)
     kit: dict[str, Any] = Field(default_factory=dict)
+    privacy: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

@@ -102,15 +102,21 @@ def reading_json(r: Reading) -> str:
 
 
 def default_attributor(settings: Settings) -> Attributor:
-    """Kit mode (``[kit] enabled``) in a health hut, else the static ``[residents]`` table."""
+    """Kit mode (``[kit] enabled``) in a health hut, else the static ``[residents]`` table; with
+    ``[privacy] require_consent`` only residents who consented are relayed."""
     static = StaticAttributor.from_config(settings.residents)
-    if not settings.kit.get("enabled"):
-        return static
-    from vitalgate.gateway.kit import KitAttributor, KitStore, kit_settings
+    chosen: Attributor = static
+    if settings.kit.get("enabled"):
+        from vitalgate.gateway.kit import KitAttributor, KitStore, kit_settings
 
-    ks = kit_settings(settings)
-    assert ks.db is not None
-    return KitAttributor(ks, KitStore(ks.db), fallback=static)
+        ks = kit_settings(settings)
+        assert ks.db is not None
+        chosen = KitAttributor(ks, KitStore(ks.db), fallback=static)
+    if settings.privacy.get("require_consent"):
+        from vitalgate.gateway.privacy import ConsentGate, identity_table
+
+        chosen = ConsentGate(chosen, identity_table(settings))
+    return chosen
 
 
 class Gateway:
