@@ -27,7 +27,8 @@ _COMMAND_MODULES = (
     "vitalgate.device_drivers.commands",  # devices list|scan|pair
     "vitalgate.signal.commands",  # evaluate
     "vitalgate.gateway.care_commands",  # replay, report
-    "vitalgate.gateway.kit_commands",  # kit, acl
+    "vitalgate.gateway.kit_commands",  # kit, acl, privacy
+    "vitalgate.console.commands",  # console serve|hash-password
 )
 
 

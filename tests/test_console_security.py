@@ -1,0 +1,88 @@
+"""Console routes: no access without a session, no cross-site access, CSRF, password checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from console_helpers import PASSWORD, alert, console_config, fill_store
+from fastapi.testclient import TestClient
+
+from vitalgate.config import MqttSettings
+from vitalgate.console.app import create_app
+
+
+@pytest.fixture
+def client(tmp_path: Path, mosquitto):  # type: ignore[no-untyped-def]
+    store = tmp_path / "store.sqlite"
+    fill_store(store, "hut7", "r-0007")
+    fill_store(store, "hut9", "r-0009")
+    app = create_app(console_config(store), MqttSettings(url=mosquitto.url), store=store)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        app.state.hub.update(alert("hut7", "r-0007"))
+        app.state.hub.update(alert("hut9", "r-0009"))
+        yield c
+
+
+def login(c: TestClient, user: str = "nurse-wang", password: str = PASSWORD) -> int:
+    return c.post("/login", data={"username": user, "password": password}, follow_redirects=False).status_code
+
+
+@pytest.mark.parametrize("path", ["/", "/residents/r-0007", "/hut"])
+def test_pages_need_a_session(client: TestClient, path: str) -> None:
+    r = client.get(path, follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login"
+
+
+def test_events_need_a_session(client: TestClient) -> None:
+    assert client.get("/events").status_code == 401
+
+
+def test_wrong_password_and_unknown_user_are_refused(client: TestClient) -> None:
+    assert login(client, password="guess") == 401
+    assert login(client, user="nobody") == 401
+    assert "vitalgate_session" not in client.cookies
+
+
+def test_session_cookie_is_httponly_and_strict(client: TestClient) -> None:
+    r = client.post("/login", data={"username": "nurse-wang", "password": PASSWORD}, follow_redirects=False)
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
+
+
+def test_inbox_shows_only_own_sites(client: TestClient) -> None:
+    assert login(client) == 303
+    page = client.get("/").text
+    assert "r-0007" in page
+    assert "r-0009" not in page
+
+
+def test_no_cross_site_resident(client: TestClient) -> None:
+    login(client)
+    assert client.get("/residents/r-0007").status_code == 200
+    assert client.get("/residents/r-0009").status_code == 403
+    assert client.get("/residents/r-unknown").status_code == 403  # no existence leak
+
+
+def test_ack_needs_the_csrf_token_and_own_site(client: TestClient) -> None:
+    login(client)
+    a7 = alert("hut7", "r-0007")
+    assert client.post(f"/alerts/{a7.alert_id}/ack", data={"note": "x"}, follow_redirects=False).status_code == 403
+    assert client.post(f"/alerts/{a7.alert_id}/ack", data={"csrf": "forged"}, follow_redirects=False).status_code == 403
+    page = client.get("/").text
+    token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    cross = client.post(f"/alerts/{a7.alert_id}/ack", data={"csrf": token}, headers={"origin": "http://evil.example"},
+                        follow_redirects=False)
+    assert cross.status_code == 403
+    a9 = alert("hut9", "r-0009")
+    assert client.post(f"/alerts/{a9.alert_id}/ack", data={"csrf": token}, follow_redirects=False).status_code == 404
+    ok = client.post(f"/alerts/{a7.alert_id}/ack", data={"csrf": token, "note": "called"}, follow_redirects=False)
+    assert ok.status_code == 303
+
+
+def test_logout_ends_the_session(client: TestClient) -> None:
+    login(client)
+    client.get("/logout")
+    assert client.get("/", follow_redirects=False).status_code == 303
