@@ -82,3 +82,38 @@ def test_bad_broker_option_is_a_clear_error() -> None:
     assert proc.returncode == 2
     assert "--broker" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_demo_serves_the_care_console() -> None:
+    import re
+
+    import httpx
+    from servers import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vitalgate.cli", "demo", "--duration", "20", "--interval", "0.2",
+         "--console-port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = ""
+        for line in proc.stderr:
+            if line.startswith("care console:"):
+                break
+        m = re.search(r"user (\S+)\s+password (\S+)", line)
+        assert m, line
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as c:
+            for _ in range(100):
+                try:
+                    c.get("/login")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            r = c.post("/login", data={"username": m[1], "password": m[2]}, follow_redirects=True)
+            assert r.status_code == 200
+            assert "<h1>Alerts</h1>" in r.text
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -173,6 +173,7 @@ def register(app: typer.Typer) -> None:
         org: str = typer.Option("vitalgate", "--org", help="Store organisation (with --store)."),
         bucket: str = typer.Option("vitalgate", "--bucket", help="Store bucket (with --store)."),
         interval: float = typer.Option(1.0, "--interval", min=0.01, help="Seconds between device rounds."),
+        console_port: int | None = typer.Option(None, "--console-port", help="Also serve the care console on 127.0.0.1:PORT (user and password printed)."),
         ecg_record: Path | None = typer.Option(None, "--ecg-record", help="MITDB record (path without extension, e.g. .../mitdb/201) the emulated ECG strap plays; default: AF-like RR only."),
     ) -> None:
         """Run the whole data path in one process with emulated devices; no servers needed.
@@ -186,7 +187,7 @@ def register(app: typer.Typer) -> None:
         opts = DemoOptions(
             duration_s=duration, json=as_json, broker=broker, store=store, org=org, bucket=bucket,
             token=os.environ.get("VITALGATE_STORE_TOKEN"), interval_s=interval,
-            ecg_record=ecg_record,
+            ecg_record=ecg_record, console_port=console_port,
         )
         result: list[Any] = []
 

@@ -101,6 +101,7 @@ class DemoOptions:
     token: str | None = None
     interval_s: float = 1.0
     ecg_record: Path | None = None  # MITDB record the emulated ECG strap plays
+    console_port: int | None = None  # serve the care console on 127.0.0.1:PORT
 
 
 @dataclass
@@ -209,6 +210,10 @@ async def run_demo(opts: DemoOptions, out: Callable[[str], None]) -> DemoSummary
             async with asyncio.TaskGroup() as tg:
                 wtask = tg.create_task(worker.run(), name="ingest-worker")
                 await asyncio.wait_for(worker.subscribed.wait(), 30)
+                ctask = None
+                if opts.console_port is not None:
+                    ctask = tg.create_task(_console(settings, Path(tmp) / "store.sqlite", opts.console_port),
+                                           name="console")
                 screeners, ecg = build_screeners(settings)
                 gw = Gateway(
                     settings, build_sources(opts.interval_s, opts.ecg_record), screeners=screeners, ecg_screeners=ecg
@@ -221,8 +226,34 @@ async def run_demo(opts: DemoOptions, out: Callable[[str], None]) -> DemoSummary
                     await _drain(gw, worker)
                     summary.held = gw.held
                 wtask.cancel()
+                if ctask is not None:
+                    ctask.cancel()
             summary.deadlettered = sum(worker.deadlettered.values())
     return summary
+
+
+DEMO_CONSOLE_USER = "demo"
+
+
+async def _console(settings: Settings, store: Path, port: int) -> None:
+    """The care console inside the demo: user ``demo`` (all demo sites), a fresh password."""
+    import secrets
+    import sys
+
+    import uvicorn
+
+    from vitalgate.console.app import create_app
+    from vitalgate.console.users import ConsoleConfig, User, hash_password
+
+    password = secrets.token_urlsafe(12)
+    cfg = ConsoleConfig(users=[User(name=DEMO_CONSOLE_USER, role="health_manager", sites=(settings.site.id,),
+                                    password_hash=hash_password(password))],
+                        outboxes=[settings.outbox.path], store=store)
+    sys.stderr.write(f"care console: http://127.0.0.1:{port}/  user {DEMO_CONSOLE_USER}  password {password}\n")
+    sys.stderr.flush()
+    server = uvicorn.Server(uvicorn.Config(create_app(cfg, settings.mqtt, store=store), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    await server.serve()
 
 
 async def _drain(gw: Gateway, worker: IngestWorker, within_s: float = 10.0) -> None:
