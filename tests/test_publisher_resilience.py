@@ -91,7 +91,8 @@ def _outbox_len(path: Path) -> int:
         return 0
     with contextlib.closing(sqlite3.connect(path, timeout=5)) as db:
         try:
-            return int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            # readings only: the gateway's screeners add alerts of their own (SBP >= 180 here)
+            return int(db.execute("SELECT COUNT(*) FROM outbox WHERE topic LIKE '%/obs/%'").fetchone()[0])
         except sqlite3.OperationalError:  # table not created yet
             return 0
 

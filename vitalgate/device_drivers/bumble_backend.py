@@ -30,7 +30,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
-from bumble import att, core, gatt_client
+from bumble import att, core, gatt_client, hci
 from bumble.controller import Controller
 from bumble.device import Advertisement, Connection, Device, Peer
 from bumble.hci import Address
@@ -118,23 +118,41 @@ class BumbleLink:
         """Open an LE connection from the gateway's central to ``address``."""
         dev = await self.central()
         async with self._connect_lock:
+            # bumble's own connect timeout (and its clean-up when cancelled) waits for the
+            # controller to confirm LE Create Connection Cancel, which the emulated controller
+            # never does. So the attempt runs as its own task, bounded here; an abandoned attempt
+            # is cancelled twice (the second interrupts that endless wait) and never awaited, so
+            # neither a timeout nor a shutdown can hang on it.
+            attempt = asyncio.ensure_future(
+                dev.connect(Address(address), transport=core.PhysicalTransport.LE, timeout=None)
+            )
             try:
-                # bumble's own connect timeout waits on a cancel the emulated controller never
-                # confirms; bound the attempt here instead.
-                return await asyncio.wait_for(
-                    dev.connect(Address(address), transport=core.PhysicalTransport.LE, timeout=None),
-                    timeout_s,
-                )
-            except TimeoutError as err:
-                # The emulated controller ignores LE Create Connection Cancel: forget the pending
-                # connection ourselves, as a real controller would after the cancel.
-                if self._central_controller is not None:
-                    self._central_controller.pending_le_connection = None
-                raise BleakDeviceNotFoundError(
-                    address, f"{address}: no connectable device answered within {timeout_s:g} s"
-                ) from err
+                done, _ = await asyncio.wait({attempt}, timeout=timeout_s)
+            finally:
+                if not attempt.done():
+                    self._abandon(attempt, address)
+            if attempt not in done:
+                raise BleakDeviceNotFoundError(address, f"{address}: no connectable device answered within {timeout_s:g} s")
+            try:
+                return attempt.result()
             except (core.BaseBumbleError, core.ProtocolError) as err:
                 raise BleakError(f"{address}: connection failed: {err}") from err
+
+    def _abandon(self, attempt: asyncio.Future[Connection], address: str) -> None:
+        if self._central is not None:
+            host = self._central.host
+            if isinstance(host, _Host):
+                host.abandoned = {*getattr(host, "abandoned", set()), address.upper()}
+        attempt.cancel()
+        asyncio.get_running_loop().call_later(0.5, attempt.cancel)
+        attempt.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved: no warning
+        # The emulated controller ignores LE Create Connection Cancel: forget the pending
+        # connection ourselves, as a real controller would after the cancel.
+        if self._central_controller is not None:
+            self._central_controller.pending_le_connection = None
+
+
+_BACKGROUND: set[asyncio.Future[Any]] = set()  # fire-and-forget tasks, kept referenced
 
 
 class _Host(Host):
@@ -145,11 +163,29 @@ class _Host(Host):
     loop callback. The late answer is dropped instead.
     """
 
+    #: Peers whose connection attempt was abandoned: a late "connection complete" for one of
+    #: them is answered with a disconnect instead of being handed to a device that stopped waiting.
+    abandoned: set[str]
+
     def on_command_processed(self, event: Any) -> None:
         if self.pending_response is not None and self.pending_response.done():
             logger.debug("late HCI response after its command was cancelled: %s", event)
             return
         super().on_command_processed(event)
+
+    def on_hci_le_connection_complete_event(self, event: Any) -> None:
+        peer = str(event.peer_address).split("/")[0].upper()
+        late: set[str] = getattr(self, "abandoned", set())
+        if event.status == hci.HCI_SUCCESS and peer in late:
+            late.discard(peer)
+            logger.debug("late connection to %s after its attempt was abandoned: disconnecting", peer)
+            task = asyncio.ensure_future(self.send_command(hci.HCI_Disconnect_Command(
+                connection_handle=event.connection_handle, reason=hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR,
+            )))
+            _BACKGROUND.add(task)
+            task.add_done_callback(_BACKGROUND.discard)
+            return
+        super().on_hci_le_connection_complete_event(event)
 
 
 _WORLDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, BumbleLink]] = (
