@@ -193,9 +193,27 @@ _WORLDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, BumbleLi
 )
 
 
+def _quiet_late_responses(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Drop bumble's "response after its waiter was cancelled" errors; pass everything else on.
+
+    When a GATT or HCI operation is cancelled (shutdown, a timed-out attempt), the emulated
+    peer may still answer; bumble then sets the result of a future that is already done and the
+    loop logs ``InvalidStateError`` with a traceback. The late answer carries nothing to act on.
+    """
+    exc = context.get("exception")
+    handle = str(context.get("handle", ""))
+    if isinstance(exc, asyncio.InvalidStateError) and "on_packet" in handle:
+        logger.debug("late bumble response dropped: %s", handle)
+        return
+    loop.default_exception_handler(context)
+
+
 def get_link(name: str = "default") -> BumbleLink:
     """The :class:`BumbleLink` called ``name`` in the running event loop (created on first use)."""
-    world = _WORLDS.setdefault(asyncio.get_running_loop(), {})
+    loop = asyncio.get_running_loop()
+    if loop.get_exception_handler() is None:
+        loop.set_exception_handler(_quiet_late_responses)
+    world = _WORLDS.setdefault(loop, {})
     if name not in world:
         world[name] = BumbleLink(name)
     return world[name]
