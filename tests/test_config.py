@@ -72,3 +72,17 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch) -> None:
     cfg.write_text('[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n')
     monkeypatch.setenv("VITALGATE_MQTT__URL", "mqtts://broker.example:8883")
     assert load_settings(cfg).mqtt.url == "mqtts://broker.example:8883"
+
+
+def test_config_check_validates_the_owned_sections(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from vitalgate.cli import app
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[rules]\nbp_urgent_sbp = -1\n[rules.escalation]\nurgent = "soon"\n[ecg]\nwindow_beats = "x"\n'
+                   '[kit]\nwindow_min = 0\n')
+    r = CliRunner().invoke(app, ["config", "check", str(bad)])
+    assert r.exit_code == 1
+    for key in ("rules.bp_urgent_sbp", "rules.escalation.urgent", "ecg.window_beats", "kit.window_min"):
+        assert key in r.output

@@ -43,6 +43,33 @@ def _print_problems(path: Path, err: ConfigError) -> None:
         typer.echo(f"  {key}: {message}", err=True)
 
 
+def section_problems(settings: Any) -> list[tuple[str, str]]:
+    """The free sections, checked by their owners' models: [rules], [ecg], [kit]."""
+    from pydantic import ValidationError
+
+    from vitalgate.gateway.alerts import EscalationConfig
+    from vitalgate.gateway.kit import KitSettings
+    from vitalgate.signal.rhythm import RhythmConfig
+    from vitalgate.signal.rules import CarePlan
+
+    out: list[tuple[str, str]] = []
+    rules = dict(settings.rules)
+    checks = (
+        ("rules.escalation", lambda: EscalationConfig(**rules.pop("escalation", {}))),
+        ("rules", lambda: CarePlan.from_dict(rules, where="[rules]")),
+        ("ecg", lambda: RhythmConfig.from_dict(settings.ecg)),
+        ("kit", lambda: KitSettings(**settings.kit)),
+    )
+    for key, check in checks:
+        try:
+            check()
+        except ConfigError as err:
+            out += [(f"{key}.{k}" if not k.startswith(key) else k, m) for k, m in err.problems] or [(key, str(err))]
+        except ValidationError as err:
+            out += [(".".join([key, *(str(p) for p in e["loc"])]), e["msg"]) for e in err.errors()]
+    return out
+
+
 def extra_problems(settings: Any) -> list[tuple[str, str]]:
     """Checks beyond the schema: files that must exist, the resident table's shape."""
     out: list[tuple[str, str]] = []
@@ -56,6 +83,7 @@ def extra_problems(settings: Any) -> list[tuple[str, str]]:
     pf = settings.mqtt.password_file
     if pf is not None and not Path(pf).is_file():
         out.append(("mqtt.password_file", f"no such file {str(pf)!r}; fix: create it or remove the key"))
+    out += section_problems(settings)
     devices = settings.residents.get("devices", {})
     if not isinstance(devices, dict):
         out.append(("residents.devices", "must be a table of \"ADDRESS[#SLOT]\" = \"resident\""))
