@@ -185,3 +185,22 @@ async def test_ecg_stream_dropped_mid_stream_resumes_without_gap_or_repeat(share
         await stop(task)
     assert strap.connection_count == 2
     assert samples()[: 10 * 73] == ecg[: 10 * 73].tolist()
+
+
+async def test_gateway_sets_a_wrong_device_clock_via_cts() -> None:
+    bp = BloodPressureMonitor("C4:00:00:00:00:08", link=LINK, clock_offset=timedelta(hours=-2),
+                              disconnect_after_measurement=False)
+    bp.measure(131, 84, 70)  # taken with the wrong clock (2 h behind), before the gateway came
+    sink = Sink()
+    async with bp:
+        task = await serve(sink, bp)
+        await sink.until(lambda: len(sink.readings(Kind.BLOOD_PRESSURE)) >= 1)
+        assert bp.clock_set_at is not None  # the driver wrote the Current Time
+        assert abs(bp.clock_offset) < timedelta(seconds=2)
+        bp.measure(132, 85, 71)  # now with the right clock
+        await sink.until(lambda: len(sink.readings(Kind.BLOOD_PRESSURE)) >= 2)
+        await stop(task)
+    first, second = sink.readings(Kind.BLOOD_PRESSURE)
+    now = datetime.now().astimezone()
+    assert abs(second.measured_at - now) < timedelta(seconds=30)
+    assert first.measured_at < now - timedelta(hours=1, minutes=50)  # a stored record keeps its stamp

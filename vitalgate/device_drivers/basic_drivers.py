@@ -17,6 +17,8 @@ import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bleak.exc import BleakError
+
 from vitalgate.device_drivers import gatt
 from vitalgate.device_drivers.manager import Session
 from vitalgate.errors import MalformedPayload
@@ -147,12 +149,27 @@ class _Base:
     async def run(self, session: Session) -> None:
         raise NotImplementedError
 
+    async def set_clock(self, session: Session) -> None:
+        """Set the device's clock via the Current Time Service when it offers a writable one,
+        so its time stamps are right (devices drift, and lose the time with their batteries)."""
+        cts = session.client.services.get_characteristic(uuid16("2A2B"))
+        if cts is None or "write" not in cts.properties:
+            return
+        now = datetime.now().astimezone()
+        try:
+            await session.client.write_gatt_char(cts, gatt.encode_current_time(now.replace(tzinfo=None)), response=True)
+        except (BleakError, TimeoutError, OSError) as err:  # a clock we cannot set is logged, not fatal
+            logger.warning("%s: could not set the device clock via CTS: %s", session.address, err)
+            return
+        logger.info("%s: device clock set to %s via CTS", session.address, now.isoformat(timespec="seconds"))
+
 
 class BpDriver(_Base):
     def decode(self, char: str, data: bytes, ident: DeviceIdentity) -> list[Reading | BeatIntervals | EcgSamples]:
         return [decode_bp(data, ident)]
 
     async def run(self, session: Session) -> None:
+        await self.set_clock(session)
         await self._pump(session, await self._subscribe(session, uuid16("2A35")))
 
 
@@ -201,6 +218,7 @@ class GlucoseDriver(_Base):
         return [decode_glucose(data, ident)]
 
     async def run(self, session: Session) -> None:
+        await self.set_clock(session)
         racp, measurement, context = uuid16("2A52"), uuid16("2A18"), uuid16("2A34")
         has_context = session.client.services.get_characteristic(context) is not None
         queue = await self._subscribe(session, measurement, racp, *((context,) if has_context else ()))

@@ -97,6 +97,12 @@ def encode_date_time(t: datetime | None) -> bytes:
     return struct.pack("<HBBBBB", t.year, t.month, t.day, t.hour, t.minute, t.second)
 
 
+def encode_current_time(t: datetime, adjust_reason: int = 0x01) -> bytes:
+    """Current Time (0x2A2B) to write to a device: Exact Time 256 with day of week; the
+    adjust reason defaults to "manual time update" (bit 0)."""
+    return encode_date_time(t) + bytes([t.isoweekday(), int(t.microsecond * 256 / 1e6), adjust_reason])
+
+
 # -- reading bytes ---------------------------------------------------------------------------------
 
 

@@ -53,6 +53,7 @@ class BloodPressureMonitor(Peripheral):
         super().__init__(address, name, link=link, serial=serial)
         self.disconnect_after_measurement = disconnect_after_measurement
         self.clock_offset = clock_offset
+        self.clock_set_at: datetime | None = None
         self.pending: list[bytes] = []
         self.delivered: list[bytes] = []
         self._flushing = asyncio.Lock()
@@ -65,8 +66,29 @@ class BloodPressureMonitor(Peripheral):
                     gatt.Characteristic("2A35", P.INDICATE, READABLE, b""),
                     gatt.Characteristic("2A49", P.READ, READABLE, struct.pack("<H", 0x0021)),
                 ],
-            )
+            ),
+            # Current Time Service: the gateway sets the monitor's clock (CTS 1.1, 0x2A2B writable).
+            gatt.Service(
+                "1805",
+                [
+                    gatt.Characteristic(
+                        "2A2B", P.READ | P.WRITE, READABLE | WRITEABLE,
+                        gatt.CharacteristicValue(read=self._read_time, write=self._write_time),
+                    ),
+                ],
+            ),
         ]
+
+    def _read_time(self, _connection: Connection) -> bytes:
+        now = _local_now() + self.clock_offset
+        return pl.date_time(now) + bytes([now.isoweekday(), 0, 0])
+
+    def _write_time(self, _connection: Connection, value: bytes) -> None:
+        year, month, day, hour, minute, second = struct.unpack_from("<HBBBBB", value, 0)
+        written = datetime(year, month, day, hour, minute, second)
+        self.clock_offset = written - _local_now().replace(microsecond=0)
+        self.clock_set_at = _local_now()
+        logger.info("%s: clock set by the gateway (offset now %s)", self.address, self.clock_offset)
 
     def measure(
         self, systolic: float, diastolic: float, pulse: float | None = None, *,
