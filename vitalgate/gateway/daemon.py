@@ -20,7 +20,7 @@ from typing import Any, Protocol, Self
 
 import aiomqtt
 
-from vitalgate.cloud_bridge.connection import Backoff, StateLog, connect
+from vitalgate.cloud_bridge.connection import V5, Backoff, StateLog, connect
 from vitalgate.cloud_bridge.publisher import Publisher
 from vitalgate.cloud_bridge.topics import Topics
 from vitalgate.cloud_bridge.wire import (
@@ -191,6 +191,8 @@ class Gateway:
             tg.create_task(self.publisher.run(), name="publisher")
             tg.create_task(self._ack_listener(), name="ack-listener")
             tg.create_task(self._clock(), name="clock")
+            if self.settings.kit.get("enabled"):
+                tg.create_task(self._command_listener(), name="kit-commands")
             self._source_tasks = [
                 tg.create_task(self._run_source(s), name=f"source-{i}-{type(s).__name__}")
                 for i, s in enumerate(self.sources)
@@ -322,6 +324,40 @@ class Gateway:
                     backoff.reset()
                     async for msg in client.messages:
                         self._on_ack(str(msg.topic), msg.payload)
+            except aiomqtt.MqttError as err:
+                state.set("disconnected", str(err) or type(err).__name__)
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _command_listener(self) -> None:
+        """Kit commands over MQTT (:mod:`vitalgate.gateway.remote`), answered on the response topic."""
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        from vitalgate.gateway import remote
+
+        key = remote.load_command_key(self.settings)
+        m = self.settings.mqtt
+        backoff = Backoff(m.reconnect_min_s, m.reconnect_max_s)
+        state = StateLog(f"kit commands {self.topics.base}")
+        client_id = f"{m.client_id or f'vitalgate-{self.topics.site}-{self.topics.gateway}'}-cmd"
+        while True:
+            try:
+                async with contextlib.AsyncExitStack() as stack:
+                    client, proto = await connect(stack, m, client_id=client_id)
+                    await client.subscribe(self.topics.cmd("kit/+"), qos=1)
+                    state.set("subscribed")
+                    backoff.reset()
+                    async for msg in client.messages:
+                        topic = str(msg.topic)
+                        raw = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload).encode()
+                        answer = remote.handle(self, key, topic.rsplit("/", 1)[1], raw)
+                        props = getattr(msg, "properties", None)
+                        reply_to = getattr(props, "ResponseTopic", None) or f"{topic}/response"
+                        out_props = None
+                        if proto == V5 and getattr(props, "CorrelationData", None) is not None:
+                            out_props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+                            out_props.CorrelationData = props.CorrelationData  # type: ignore[union-attr]
+                        await client.publish(reply_to, json.dumps(answer), qos=1, properties=out_props)
             except aiomqtt.MqttError as err:
                 state.set("disconnected", str(err) or type(err).__name__)
             await asyncio.sleep(backoff.next_delay())

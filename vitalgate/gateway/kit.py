@@ -49,6 +49,7 @@ class KitSettings(BaseModel):
     kits: dict[str, list[str]] = Field(default_factory=dict, description="kit id -> device addresses")
     slots: dict[str, str] = Field(default_factory=dict, description="'ADDRESS#SLOT' -> resident")
     db: Path | None = None
+    command_key_file: Path | None = Field(None, description="signs kit commands over MQTT (or credential command-key)")
 
     def kit_of(self, address: str) -> str | None:
         a = address.upper()
