@@ -86,3 +86,32 @@ def test_logout_ends_the_session(client: TestClient) -> None:
     login(client)
     client.get("/logout")
     assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_resident_page_shows_ecg_strips_and_hut_page_checkins(tmp_path: Path, mosquitto) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from console_helpers import console_config
+
+    from vitalgate.cloud_bridge.wire import EcgStrip
+    from vitalgate.gateway.kit import KitStore
+    from vitalgate.gateway.outbox import Outbox
+
+    store = tmp_path / "store.sqlite"
+    fill_store(store, "hut7", "r-0007")
+    outbox = tmp_path / "gw" / "outbox.sqlite"
+    with Outbox(outbox) as box:
+        box.hold("f" * 32, "no check-in at kit kit-1", '{"kind": "spo2"}')
+    KitStore(outbox.parent / "kit.sqlite").checkin("kit-1", "r-0007", "nurse-wang", timedelta(minutes=15))
+    cfg = console_config(store).model_copy(update={"outboxes": [outbox]})
+    app = create_app(cfg, MqttSettings(url=mosquitto.url), store=store)
+    strip = EcgStrip(fs_hz=130.0, start=datetime.now(UTC), samples_uv=[int(800 * ((i % 100) < 5)) for i in range(1300)])
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        app.state.hub.update(alert("hut7", "r-0007").model_copy(update={"rule": "ecg_af", "ecg_strip": strip}))
+        login(c)
+        page = c.get("/residents/r-0007").text
+        assert "<h2>ECG strips</h2>" in page
+        assert 'alt="ECG strip ecg_af"' in page
+        hut = c.get("/hut").text
+        assert "no check-in at kit kit-1" in hut
+        assert "<td>kit-1</td><td>r-0007</td>" in hut

@@ -253,8 +253,17 @@ def create_app(config: ConsoleConfig, mqtt: MqttSettings, *, store: Path | None 
                        f'{base64.b64encode(c.png).decode()}"><figcaption>{html.escape(c.title)}</figcaption></figure>'
                        for c in charts(obs, RuleConfig()))
         rows = "".join(_row(a, s.csrf) for a in sorted(alerts, key=lambda a: a.triggered_at, reverse=True))
+        from vitalgate.records.report import strip_png
+
+        strips = "".join(
+            f'<figure><img alt="ECG strip {html.escape(a.rule)}" src="data:image/png;base64,'
+            f'{base64.b64encode(strip_png(a.ecg_strip.samples_uv, a.ecg_strip.fs_hz, a.reason[:80])).decode()}">'
+            f"<figcaption>{html.escape(a.rule)} at {a.triggered_at:%Y-%m-%d %H:%M}</figcaption></figure>"
+            for a in alerts if a.ecg_strip is not None and a.ecg_strip.samples_uv
+        )
         body = (f"<p>Resident {html.escape(resident)} — sites {', '.join(sorted(sites))}; {len(obs)} reading(s).</p>"
                 f"<h2>Trends</h2>{imgs or '<p>No readings yet.</p>'}<h2>Alerts</h2><table><tbody>{rows}</tbody></table>"
+                + (f"<h2>ECG strips</h2>{strips}" if strips else "") +
                 "<p>Follow-up report: <code>vitalgate report " + html.escape(resident) + " --from … --to …</code></p>")
         return _page(f"Resident {resident}", body, s.user)
 
@@ -264,7 +273,13 @@ def create_app(config: ConsoleConfig, mqtt: MqttSettings, *, store: Path | None 
         held = _held(config.outboxes)
         rows = "".join(f"<tr><td>{html.escape(rid)}</td><td>{html.escape(reason)}</td><td>{html.escape(body[:160])}</td></tr>"
                        for rid, reason, body in held)
-        body = ("<p>Readings held because nobody could be sure whose they are. Assign them with "
+        checkins = "".join(
+            f"<tr><td>{html.escape(k)}</td><td>{html.escape(r)}</td><td>{a}</td><td>{u}</td><td>{html.escape(b)}</td></tr>"
+            for k, r, a, u, b in _checkins_today(config.outboxes)
+        )
+        body = ("<h2>Today's check-ins</h2><table><thead><tr><th>kit</th><th>resident</th><th>from</th><th>until</th>"
+                f"<th>by</th></tr></thead><tbody>{checkins}</tbody></table><h2>Pending readings</h2>"
+                "<p>Readings held because nobody could be sure whose they are. Assign them with "
                 "<code>vitalgate kit assign READING RESIDENT --by … --why …</code>.</p>"
                 f"<table><thead><tr><th>reading</th><th>reason</th><th>reading</th></tr></thead><tbody>{rows}</tbody></table>")
         return _page("Health hut: pending readings", body, s.user)
@@ -293,6 +308,28 @@ def _resident_data(store: Path | None, hub: Hub, resident: str) -> tuple[list[An
             sink.close()
     sites = {o.site for o in obs} | {a.site for a in alerts}
     return obs, alerts, sites
+
+
+def _checkins_today(outboxes: list[Path]) -> list[tuple[str, str, str, str, str]]:
+    """Check-ins since midnight (UTC) in the kit state beside each hut gateway's outbox."""
+    import sqlite3
+
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    out: list[tuple[str, str, str, str, str]] = []
+    for p in outboxes:
+        db_path = p.parent / "kit.sqlite"
+        if not db_path.exists():
+            continue
+        db = sqlite3.connect(db_path, timeout=5)
+        try:
+            for kit, resident, at, until, by in db.execute(
+                "SELECT kit, resident, at, until, by FROM checkins WHERE at >= ? ORDER BY at", (midnight,)
+            ):
+                out.append((kit, resident, f"{datetime.fromtimestamp(at, UTC):%H:%M}",
+                            f"{datetime.fromtimestamp(until, UTC):%H:%M}", by))
+        finally:
+            db.close()
+    return out
 
 
 def _held(outboxes: list[Path]) -> list[tuple[str, str, str]]:

@@ -137,3 +137,28 @@ def render_pdf(path: Path, resident: str, start: datetime, end: datetime, obs: S
             plt.axis("off")
             pdf.savefig(fig)
             plt.close(fig)
+
+
+def strip_png(samples_uv: Sequence[int], fs_hz: float, title: str = "ECG") -> bytes:
+    """An ECG strip (µV at ``fs_hz``) as a PNG on the usual 25 mm/s-like grid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    y = np.asarray(samples_uv, dtype=float) / 1000.0
+    t = np.arange(len(y)) / fs_hz
+    fig, ax = plt.subplots(figsize=(10, 2.2), dpi=100)
+    ax.plot(t, y, color="#222222", linewidth=0.8)
+    ax.set_xlabel("s")
+    ax.set_ylabel("mV")
+    ax.set_title(title)
+    ax.grid(which="major", color="#f4a3a3", linewidth=0.6)
+    ax.minorticks_on()
+    ax.grid(which="minor", color="#fbd9d9", linewidth=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
