@@ -97,6 +97,27 @@ def encode_date_time(t: datetime | None) -> bytes:
     return struct.pack("<HBBBBB", t.year, t.month, t.day, t.hour, t.minute, t.second)
 
 
+def _exponent_for(value: float, lo: int, hi: int, limit: int) -> int:
+    """The largest exponent that represents ``value`` exactly with a mantissa within ``limit``."""
+    if math.isnan(value) or math.isinf(value):
+        return 0
+    for e in range(hi, lo - 1, -1):
+        m = round(value / 10**e)
+        if abs(m) <= limit and math.isclose(m * 10.0**e, value, rel_tol=1e-9, abs_tol=1e-12):
+            return e
+    raise ValueError(f"{value!r} cannot be represented exactly")
+
+
+def sfloat_bytes(value: float) -> bytes:
+    """SFLOAT with the exponent chosen to represent ``value`` exactly."""
+    return encode_sfloat(value, _exponent_for(value, -8, 7, 2045))
+
+
+def float_bytes(value: float) -> bytes:
+    """FLOAT with the exponent chosen to represent ``value`` exactly."""
+    return encode_float32(value, _exponent_for(value, -20, 20, 2**23 - 3))
+
+
 def encode_current_time(t: datetime, adjust_reason: int = 0x01) -> bytes:
     """Current Time (0x2A2B) to write to a device: Exact Time 256 with day of week; the
     adjust reason defaults to "manual time update" (bit 0)."""
@@ -722,6 +743,133 @@ def decode(uuid: int | str, payload: bytes) -> Any:
     if not isinstance(payload, bytes | bytearray | memoryview):
         raise MalformedPayload(f"payload must be bytes, not {type(payload).__name__}", source=source)
     return fn(_Reader(bytes(payload), source))
+
+
+# -- encoders (tests, the simulator): the inverse of decode ------------------------------------
+
+
+def _bp_status_raw(st: BloodPressureStatus) -> int:
+    return (int(st.body_movement) | int(st.cuff_too_loose) << 1 | int(st.irregular_pulse) << 2
+            | (st.pulse_rate_range & 3) << 3 | int(st.improper_position) << 5)
+
+
+def _bp_encode(unit: str, a: float, b: float, c: float, stamp: datetime | None, pulse: float | None,
+               user: int | None, status: BloodPressureStatus | None) -> bytes:
+    flags = (unit == "kPa") | (stamp is not None) << 1 | (pulse is not None) << 2 | (user is not None) << 3 \
+        | (status is not None) << 4
+    out = bytes([flags]) + sfloat_bytes(a) + sfloat_bytes(b) + sfloat_bytes(c)
+    out += encode_date_time(stamp) if stamp is not None else b""
+    out += sfloat_bytes(pulse) if pulse is not None else b""
+    out += bytes([user]) if user is not None else b""
+    out += struct.pack("<H", _bp_status_raw(status)) if status is not None else b""
+    return out
+
+
+def encode(value: Any) -> bytes:
+    """The characteristic value of a decoded dataclass (``decode(uuid, encode(v)) == v``)."""
+    v = value
+    if isinstance(v, BloodPressureMeasurement):
+        return _bp_encode(v.unit, v.systolic, v.diastolic, v.mean_arterial, v.timestamp, v.pulse_rate, v.user_id, v.status)
+    if isinstance(v, IntermediateCuffPressure):
+        return _bp_encode(v.unit, v.cuff_pressure, math.nan, math.nan, v.timestamp, v.pulse_rate, v.user_id, v.status)
+    if isinstance(v, GlucoseMeasurement):
+        flags = (v.time_offset_min is not None) | (v.concentration is not None) << 1 | (v.unit == "mol/L") << 2 \
+            | (v.sensor_status is not None) << 3 | v.context_follows << 4
+        out = bytes([flags]) + struct.pack("<H", v.sequence_number) + encode_date_time(v.base_time)
+        out += struct.pack("<h", v.time_offset_min) if v.time_offset_min is not None else b""
+        if v.concentration is not None:
+            out += sfloat_bytes(v.concentration) + bytes([(v.type or 0) | (v.sample_location or 0) << 4])
+        out += struct.pack("<H", v.sensor_status) if v.sensor_status is not None else b""
+        return out
+    if isinstance(v, GlucoseMeasurementContext):
+        flags = (v.carbohydrate_id is not None) | (v.meal is not None) << 1 | (v.tester is not None) << 2 \
+            | (v.exercise_duration_s is not None) << 3 | (v.medication_id is not None) << 4 \
+            | (v.medication_unit == "L") << 5 | (v.hba1c_pct is not None) << 6 | (v.extended_flags is not None) << 7
+        out = bytes([flags]) + struct.pack("<H", v.sequence_number)
+        out += bytes([v.extended_flags]) if v.extended_flags is not None else b""
+        if v.carbohydrate_id is not None:
+            out += bytes([v.carbohydrate_id]) + sfloat_bytes(v.carbohydrate_kg or 0.0)
+        out += bytes([v.meal]) if v.meal is not None else b""
+        out += bytes([(v.tester or 0) | (v.health or 0) << 4]) if v.tester is not None else b""
+        if v.exercise_duration_s is not None:
+            out += struct.pack("<HB", v.exercise_duration_s, v.exercise_intensity_pct or 0)
+        if v.medication_id is not None:
+            out += bytes([v.medication_id]) + sfloat_bytes(v.medication or 0.0)
+        out += sfloat_bytes(v.hba1c_pct) if v.hba1c_pct is not None else b""
+        return out
+    if isinstance(v, RecordAccessControlPoint):
+        out = bytes([v.opcode, v.operator])
+        if v.opcode == 6:
+            return out + bytes([v.request_opcode or 0, v.response_code or 0])
+        if v.opcode == 5:
+            return out + struct.pack("<H", v.number_of_records or 0)
+        return out + (bytes([v.filter_type]) + v.operand if v.filter_type is not None else b"")
+    if isinstance(v, PlxSpotCheck):
+        flags = (v.timestamp is not None) | (v.measurement_status is not None) << 1 \
+            | (v.device_sensor_status is not None) << 2 | (v.pulse_amplitude_index is not None) << 3 \
+            | v.device_clock_not_set << 4
+        out = bytes([flags]) + sfloat_bytes(v.spo2) + sfloat_bytes(v.pulse_rate)
+        out += encode_date_time(v.timestamp) if v.timestamp is not None else b""
+        out += struct.pack("<H", v.measurement_status) if v.measurement_status is not None else b""
+        out += v.device_sensor_status.to_bytes(3, "little") if v.device_sensor_status is not None else b""
+        out += sfloat_bytes(v.pulse_amplitude_index) if v.pulse_amplitude_index is not None else b""
+        return out
+    if isinstance(v, PlxContinuous):
+        fast, slow = v.spo2_fast is not None, v.spo2_slow is not None
+        flags = fast | slow << 1 | (v.measurement_status is not None) << 2 | (v.device_sensor_status is not None) << 3 \
+            | (v.pulse_amplitude_index is not None) << 4
+        out = bytes([flags]) + sfloat_bytes(v.spo2) + sfloat_bytes(v.pulse_rate)
+        out += sfloat_bytes(v.spo2_fast or 0.0) + sfloat_bytes(v.pulse_rate_fast or 0.0) if fast else b""
+        out += sfloat_bytes(v.spo2_slow or 0.0) + sfloat_bytes(v.pulse_rate_slow or 0.0) if slow else b""
+        out += struct.pack("<H", v.measurement_status) if v.measurement_status is not None else b""
+        out += v.device_sensor_status.to_bytes(3, "little") if v.device_sensor_status is not None else b""
+        out += sfloat_bytes(v.pulse_amplitude_index) if v.pulse_amplitude_index is not None else b""
+        return out
+    if isinstance(v, HeartRateMeasurement):
+        wide = v.heart_rate > 255
+        flags = wide | (v.sensor_contact is not None) << 2 | bool(v.sensor_contact) << 1 \
+            | (v.energy_expended is not None) << 3 | bool(v.rr_intervals_s) << 4
+        out = bytes([flags]) + (struct.pack("<H", v.heart_rate) if wide else bytes([v.heart_rate]))
+        out += struct.pack("<H", v.energy_expended) if v.energy_expended is not None else b""
+        return out + b"".join(struct.pack("<H", round(rr * 1024)) for rr in v.rr_intervals_s)
+    if isinstance(v, TemperatureMeasurement):
+        flags = (v.unit == "fahrenheit") | (v.timestamp is not None) << 1 | (v.temperature_type is not None) << 2
+        out = bytes([flags]) + float_bytes(v.temperature)
+        out += encode_date_time(v.timestamp) if v.timestamp is not None else b""
+        return out + (bytes([v.temperature_type]) if v.temperature_type is not None else b"")
+    if isinstance(v, WeightMeasurement):
+        imperial = v.unit == "lb"
+        flags = imperial | (v.timestamp is not None) << 1 | (v.user_id is not None) << 2 | (v.bmi is not None) << 3
+        raw = 0xFFFF if math.isnan(v.weight) else round(v.weight / (0.01 if imperial else 0.005))
+        out = bytes([flags]) + struct.pack("<H", raw)
+        out += encode_date_time(v.timestamp) if v.timestamp is not None else b""
+        out += bytes([v.user_id]) if v.user_id is not None else b""
+        if v.bmi is not None:
+            out += struct.pack("<HH", round(v.bmi / 0.1), round((v.height or 0.0) / (0.1 if imperial else 0.001)))
+        return out
+    if isinstance(v, CurrentTime):
+        return encode_date_time(v.timestamp) + bytes([v.day_of_week, v.fractions256, v.adjust_reason])
+    if isinstance(v, CgmMeasurement):
+        flags = (v.trend_mg_dl_min is not None) | (v.quality_pct is not None) << 1 | (0xE0 if v.sensor_status is not None else 0)
+        body = sfloat_bytes(v.glucose_mg_dl) + struct.pack("<H", v.time_offset_min)
+        body += v.sensor_status.to_bytes(3, "little") if v.sensor_status is not None else b""
+        body += sfloat_bytes(v.trend_mg_dl_min) if v.trend_mg_dl_min is not None else b""
+        body += sfloat_bytes(v.quality_pct) if v.quality_pct is not None else b""
+        size = 2 + len(body) + (2 if v.crc_checked else 0)
+        out = bytes([size, flags]) + body
+        return out + struct.pack("<H", crc_ccitt(out)) if v.crc_checked else out
+    if isinstance(v, Features):
+        out = struct.pack("<H", v.features)
+        out += struct.pack("<H", v.measurement_status_support) if v.measurement_status_support is not None else b""
+        return out + (v.device_sensor_status_support.to_bytes(3, "little") if v.device_sensor_status_support is not None else b"")
+    if isinstance(v, BatteryLevel):
+        return bytes([v.level_pct])
+    if isinstance(v, Text):
+        return v.text.encode()
+    if isinstance(v, PmdEcgFrame):
+        return bytes([0]) + struct.pack("<Q", v.timestamp_ns) + bytes([0]) + b"".join(
+            s.to_bytes(3, "little", signed=True) for s in v.samples_uv)
+    raise TypeError(f"cannot encode {type(value).__name__}")
 
 
 def supported() -> dict[str, str]:
