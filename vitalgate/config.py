@@ -12,7 +12,7 @@ import os
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -216,6 +216,23 @@ def _problems(err: ValidationError) -> list[tuple[str, str]]:
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
         out.append((key, f"{e['msg']}{shown}; fix: {fix}"))
     return out
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_model(path: Path, model: type[M], what: str) -> M:
+    """A TOML file validated by ``model``; :class:`ConfigError` lists each problem with its key."""
+    try:
+        return model(**tomllib.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {what}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    except ValidationError as err:
+        problems = [(".".join(str(p) for p in e["loc"]) or "(top)", e["msg"]) for e in err.errors()]
+        lines = "\n".join(f"  {k}: {m}" for k, m in problems)
+        raise ConfigError(f"{path}: {len(problems)} problem(s):\n{lines}", problems) from err
 
 
 def load_settings(path: Path | str | None = None) -> Settings:

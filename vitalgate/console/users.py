@@ -14,16 +14,14 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from vitalgate.config import SEGMENT
-from vitalgate.errors import ConfigError
 
 _HASHER = PasswordHasher()
 
@@ -51,15 +49,9 @@ class ConsoleConfig(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> ConsoleConfig:
-        try:
-            return cls(**tomllib.loads(path.read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such console configuration") from None
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{path}: not valid TOML ({err})") from None
-        except ValidationError as err:
-            problems = [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in err.errors()]
-            raise ConfigError(f"{path}: " + "; ".join(f"{k}: {m}" for k, m in problems), problems) from err
+        from vitalgate.config import load_model
+
+        return load_model(path, cls, "console configuration")
 
     def authenticate(self, name: str, password: str) -> User | None:
         user = next((u for u in self.users if u.name == name), None)

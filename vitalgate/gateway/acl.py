@@ -20,14 +20,12 @@ the generator writes a mosquitto ``acl_file``. The MQTT user name of a gateway i
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from vitalgate.cloud_bridge.topics import ROOT
 from vitalgate.config import SEGMENT
-from vitalgate.errors import ConfigError
 
 
 class GatewayAccess(BaseModel):
@@ -57,16 +55,9 @@ class Access(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> Access:
-        try:
-            return cls(**tomllib.loads(path.read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such access file") from None
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{path}: not valid TOML ({err})") from None
-        except ValidationError as err:
-            problems = [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in err.errors()]
-            lines = "\n".join(f"  {k}: {m}" for k, m in problems)
-            raise ConfigError(f"{path}: {len(problems)} problem(s):\n{lines}", problems) from err
+        from vitalgate.config import load_model
+
+        return load_model(path, cls, "access file")
 
 
 def mosquitto_acl(access: Access) -> str:

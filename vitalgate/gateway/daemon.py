@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -40,6 +40,9 @@ from vitalgate.gateway.ports import Attributed, Attributor, DeviceSource, Held, 
 from vitalgate.readings import BeatIntervals, DeviceOutput, EcgSamples, Reading
 
 log = logging.getLogger(__name__)
+
+#: A subscriber's per-message callback: (client, protocol version, message).
+MessageHandler = Callable[[aiomqtt.Client, object, aiomqtt.Message], Awaitable[None]]
 
 #: Why a reading waits: it arrived before the gateway clock could be trusted.
 UNTIMED = "waiting for the gateway clock to be set (no RTC, no NTP yet)"
@@ -309,24 +312,33 @@ class Gateway:
             self.held -= 1
             self.accept_reading(fixed)
 
-    async def _ack_listener(self) -> None:
-        """Pass acknowledgements from ``.../alert/+/ack`` to the screeners."""
+    async def _listen(self, name: str, suffix: str, topic_filter: str, on_message: MessageHandler) -> None:
+        """Subscribe to ``topic_filter`` and hand each message to ``on_message``; reconnect with
+        capped jittered backoff for as long as the gateway runs."""
         m = self.settings.mqtt
         backoff = Backoff(m.reconnect_min_s, m.reconnect_max_s)
-        state = StateLog(f"ack listener {self.topics.base}")
-        client_id = f"{m.client_id or f'vitalgate-{self.topics.site}-{self.topics.gateway}'}-acks"
+        state = StateLog(f"{name} {self.topics.base}")
+        client_id = f"{m.client_id or f'vitalgate-{self.topics.site}-{self.topics.gateway}'}-{suffix}"
         while True:
             try:
                 async with contextlib.AsyncExitStack() as stack:
-                    client, _ = await connect(stack, m, client_id=client_id)
-                    await client.subscribe(self.topics.ack("+"), qos=1)
+                    client, proto = await connect(stack, m, client_id=client_id)
+                    await client.subscribe(topic_filter, qos=1)
                     state.set("subscribed")
                     backoff.reset()
                     async for msg in client.messages:
-                        self._on_ack(str(msg.topic), msg.payload)
+                        await on_message(client, proto, msg)
             except aiomqtt.MqttError as err:
                 state.set("disconnected", str(err) or type(err).__name__)
             await asyncio.sleep(backoff.next_delay())
+
+    async def _ack_listener(self) -> None:
+        """Pass acknowledgements from ``.../alert/+/ack`` to the screeners."""
+
+        async def on_ack(_client: aiomqtt.Client, _proto: object, msg: aiomqtt.Message) -> None:
+            self._on_ack(str(msg.topic), msg.payload)
+
+        await self._listen("ack listener", "acks", self.topics.ack("+"), on_ack)
 
     async def _command_listener(self) -> None:
         """Kit commands over MQTT (:mod:`vitalgate.gateway.remote`), answered on the response topic."""
@@ -336,31 +348,20 @@ class Gateway:
         from vitalgate.gateway import remote
 
         key = remote.load_command_key(self.settings)
-        m = self.settings.mqtt
-        backoff = Backoff(m.reconnect_min_s, m.reconnect_max_s)
-        state = StateLog(f"kit commands {self.topics.base}")
-        client_id = f"{m.client_id or f'vitalgate-{self.topics.site}-{self.topics.gateway}'}-cmd"
-        while True:
-            try:
-                async with contextlib.AsyncExitStack() as stack:
-                    client, proto = await connect(stack, m, client_id=client_id)
-                    await client.subscribe(self.topics.cmd("kit/+"), qos=1)
-                    state.set("subscribed")
-                    backoff.reset()
-                    async for msg in client.messages:
-                        topic = str(msg.topic)
-                        raw = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload).encode()
-                        answer = remote.handle(self, key, topic.rsplit("/", 1)[1], raw)
-                        props = getattr(msg, "properties", None)
-                        reply_to = getattr(props, "ResponseTopic", None) or f"{topic}/response"
-                        out_props = None
-                        if proto == V5 and getattr(props, "CorrelationData", None) is not None:
-                            out_props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-                            out_props.CorrelationData = props.CorrelationData  # type: ignore[union-attr]
-                        await client.publish(reply_to, json.dumps(answer), qos=1, properties=out_props)
-            except aiomqtt.MqttError as err:
-                state.set("disconnected", str(err) or type(err).__name__)
-            await asyncio.sleep(backoff.next_delay())
+
+        async def on_command(client: aiomqtt.Client, proto: object, msg: aiomqtt.Message) -> None:
+            topic = str(msg.topic)
+            raw = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload).encode()
+            answer = remote.handle(self, key, topic.rsplit("/", 1)[1], raw)
+            props = getattr(msg, "properties", None)
+            reply_to = getattr(props, "ResponseTopic", None) or f"{topic}/response"
+            out_props = None
+            if proto == V5 and getattr(props, "CorrelationData", None) is not None:
+                out_props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+                out_props.CorrelationData = props.CorrelationData  # type: ignore[union-attr]
+            await client.publish(reply_to, json.dumps(answer), qos=1, properties=out_props)
+
+        await self._listen("kit commands", "cmd", self.topics.cmd("kit/+"), on_command)
 
     def _on_ack(self, topic: str, payload: object) -> None:
         raw = payload if isinstance(payload, bytes) else str(payload).encode()
