@@ -75,7 +75,7 @@ async def test_live_alert_acknowledged_in_the_browser(tmp_path: Path, mosquitto,
             await row.wait_for(timeout=20_000)  # appeared live, without a reload
             assert "r-001" in await row.inner_text()
             await row.locator("input[name=note]").fill("called, appointment tomorrow")
-            await row.locator("button").click()
+            await row.locator("button", has_text="Acknowledge").click()
             async with asyncio.timeout(20):
                 msg = await anext(watcher.messages)
             ack = json.loads(msg.payload)  # type: ignore[arg-type]

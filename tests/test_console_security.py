@@ -115,3 +115,37 @@ def test_resident_page_shows_ecg_strips_and_hut_page_checkins(tmp_path: Path, mo
         hut = c.get("/hut").text
         assert "no check-in at kit kit-1" in hut
         assert "<td>kit-1</td><td>r-0007</td>" in hut
+
+
+async def test_escalate_from_the_console_reaches_the_gateway(tmp_path: Path, mosquitto) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    from datetime import UTC, datetime
+
+    from console_helpers import console_config
+    from dataflow import BP_CUFF, settings, until
+
+    from vitalgate.gateway.daemon import Gateway
+    from vitalgate.gateway.demo import build_screeners
+    from vitalgate.readings import Reading
+    from vitalgate.vocabulary import Kind
+
+    key = tmp_path / "command.key"
+    key.write_bytes(b"c" * 32)
+    cfg = settings(tmp_path, mosquitto.url, kit={"command_key_file": str(key)})
+    screeners, ecg = build_screeners(cfg)
+    app = create_app(console_config().model_copy(update={"command_key_file": key}), cfg.mqtt)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        login(c)
+        async with Gateway(cfg, [], screeners=screeners, ecg_screeners=ecg, tick_s=0.05) as gw:
+            await asyncio.sleep(0.5)  # the gateway's command listener subscribes
+            gw.accept_reading(Reading.of(Kind.BLOOD_PRESSURE, {"systolic": 191.0, "diastolic": 112.0}, datetime.now(UTC), BP_CUFF))
+            hub = app.state.hub
+            await until(lambda: any(a.rule == "bp_urgent" for a in hub.alerts.values()), within=20, what="alert in the console")
+            a = next(a for a in hub.alerts.values() if a.rule == "bp_urgent")
+            page = c.get("/").text
+            token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            r = await asyncio.to_thread(c.post, f"/alerts/{a.alert_id}/escalate",
+                                        data={"csrf": token, "why": "no answer by phone"}, follow_redirects=False)
+            assert r.status_code == 303
+            await until(lambda: hub.alerts[a.alert_id].escalation_level == 1, within=20, what="escalated alert back")
+            assert hub.alerts[a.alert_id].state.value == "escalated"

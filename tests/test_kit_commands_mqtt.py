@@ -30,7 +30,7 @@ async def ask(c: aiomqtt.Client, topics: Topics, name: str, body: object, corr: 
     props.ResponseTopic = "tablet/replies"
     props.CorrelationData = corr
     payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-    await c.publish(topics.cmd(f"kit/{name}"), payload, qos=1, properties=props)
+    await c.publish(topics.cmd(name if "/" in name else f"kit/{name}"), payload, qos=1, properties=props)
     async with asyncio.timeout(15):
         async for msg in c.messages:
             if msg.properties is not None and getattr(msg.properties, "CorrelationData", None) == corr:

@@ -77,9 +77,12 @@ _RANK = {"critical": 3, "urgent": 2, "warning": 1, "info": 0}
 
 def _row(a: Alert, csrf: str) -> str:
     e = html.escape
-    ack = (f'{e(a.acknowledged_by or "")}' if a.state in (AlertState.ACKNOWLEDGED, AlertState.RESOLVED) else
+    closed = a.state in (AlertState.ACKNOWLEDGED, AlertState.RESOLVED)
+    ack = (f'{e(a.acknowledged_by or "")}' if closed else
            f'<form method="post" action="/alerts/{e(a.alert_id)}/ack"><input type="hidden" name="csrf" value="{e(csrf)}">'
-           f'<input name="note" placeholder="note" size="12"><button>Acknowledge</button></form>')
+           f'<input name="note" placeholder="note" size="12"><button>Acknowledge</button></form>'
+           f'<form method="post" action="/alerts/{e(a.alert_id)}/escalate"><input type="hidden" name="csrf" value="{e(csrf)}">'
+           f'<input name="why" placeholder="why" size="12"><button class="escalate">Escalate</button></form>')
     return (f'<tr id="a-{e(a.alert_id)}" class="{e(a.severity.value)} {e(a.state.value)}">'
             f"<td>{e(a.severity.value)}</td><td>{a.triggered_at:%Y-%m-%d %H:%M}</td>"
             f'<td><a href="/residents/{e(a.resident)}">{e(a.resident)}</a></td><td>{e(a.site)}</td>'
@@ -238,6 +241,25 @@ def create_app(config: ConsoleConfig, mqtt: MqttSettings, *, store: Path | None 
                                   identifier=f"vitalgate-console-ack-{secrets.token_hex(4)}") as c:
             await c.publish(Topics(a.site, a.gateway).ack(a.resident), dump_payload(ack), qos=1)
         log.info("console: %s acknowledged %s (%s) for %s", s.user.name, a.rule, a.alert_id, a.resident)
+        return RedirectResponse("/", status_code=303)
+
+    @app.post("/alerts/{alert_id}/escalate")
+    async def escalate(request: Request, alert_id: str, csrf: str = Form(""), why: str = Form("")) -> Response:
+        from vitalgate.gateway.remote import sign
+
+        s = require(request)
+        check_csrf(request, s, csrf)
+        a = hub.alerts.get(alert_id)
+        if a is None or not _visible(s.user, a):
+            raise HTTPException(404, "no such alert among your sites")
+        if config.command_key_file is None:
+            raise HTTPException(503, "escalation needs the site's command key (command_key_file in console.toml)")
+        key = config.command_key_file.read_bytes().strip()
+        body = sign(key, {"alert_id": a.alert_id, "by": s.user.name, "why": why.strip() or "escalated from the console"})
+        async with aiomqtt.Client(*_host_port(mqtt.url), username=mqtt.username, password=mqtt.secret(),
+                                  identifier=f"vitalgate-console-cmd-{secrets.token_hex(4)}") as c:
+            await c.publish(Topics(a.site, a.gateway).cmd("alert/escalate"), json.dumps(body), qos=1)
+        log.info("console: %s escalated %s (%s) for %s", s.user.name, a.rule, a.alert_id, a.resident)
         return RedirectResponse("/", status_code=303)
 
     @app.get("/residents/{resident}", response_class=HTMLResponse)

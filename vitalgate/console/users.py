@@ -46,6 +46,7 @@ class ConsoleConfig(BaseModel):
     users: list[User] = Field(min_length=1)
     outboxes: list[Path] = Field(default_factory=list)
     store: Path | None = None
+    command_key_file: Path | None = Field(None, description="the site's command key: lets users escalate alerts")
 
     @classmethod
     def load(cls, path: Path) -> ConsoleConfig:

@@ -195,6 +195,18 @@ class AlertEngine:
         log.info("alert %s for %s acknowledged by %s", a.rule, a.resident, ack.by)
         return [done]
 
+    def escalate(self, alert_id: str, by: str, why: str) -> Alert | None:
+        """A person sends an open alert to the next level now; ``None`` if it cannot be."""
+        a = self.get(alert_id)
+        if a is None or a.state not in (AlertState.OPEN, AlertState.ESCALATED):
+            return None
+        if a.escalation_level >= self.escalation.max_level:
+            return None
+        up = a.model_copy(update={"escalation_level": a.escalation_level + 1, "state": AlertState.ESCALATED})
+        self._store(up)
+        log.warning("alert %s for %s escalated to level %d by %s: %s", a.rule, a.resident, up.escalation_level, by, why)
+        return up
+
     def record(self, alert: Alert) -> Alert:
         """Take over an alert raised elsewhere (the ECG monitor) for acks and escalation."""
         self._store(alert)

@@ -194,8 +194,8 @@ class Gateway:
             tg.create_task(self.publisher.run(), name="publisher")
             tg.create_task(self._ack_listener(), name="ack-listener")
             tg.create_task(self._clock(), name="clock")
-            if self.settings.kit.get("enabled"):
-                tg.create_task(self._command_listener(), name="kit-commands")
+            if self.settings.kit.get("enabled") or self.settings.kit.get("command_key_file"):
+                tg.create_task(self._command_listener(), name="commands")
             self._source_tasks = [
                 tg.create_task(self._run_source(s), name=f"source-{i}-{type(s).__name__}")
                 for i, s in enumerate(self.sources)
@@ -341,7 +341,7 @@ class Gateway:
         await self._listen("ack listener", "acks", self.topics.ack("+"), on_ack)
 
     async def _command_listener(self) -> None:
-        """Kit commands over MQTT (:mod:`vitalgate.gateway.remote`), answered on the response topic."""
+        """Commands over MQTT (:mod:`vitalgate.gateway.remote`), answered on the response topic."""
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
@@ -352,7 +352,7 @@ class Gateway:
         async def on_command(client: aiomqtt.Client, proto: object, msg: aiomqtt.Message) -> None:
             topic = str(msg.topic)
             raw = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload).encode()
-            answer = remote.handle(self, key, topic.rsplit("/", 1)[1], raw)
+            answer = remote.handle(self, key, "/".join(topic.split("/")[-2:]), raw)
             props = getattr(msg, "properties", None)
             reply_to = getattr(props, "ResponseTopic", None) or f"{topic}/response"
             out_props = None
@@ -361,7 +361,7 @@ class Gateway:
                 out_props.CorrelationData = props.CorrelationData  # type: ignore[union-attr]
             await client.publish(reply_to, json.dumps(answer), qos=1, properties=out_props)
 
-        await self._listen("kit commands", "cmd", self.topics.cmd("kit/+"), on_command)
+        await self._listen("commands", "cmd", self.topics.cmd("+/+"), on_command)
 
     def _on_ack(self, topic: str, payload: object) -> None:
         raw = payload if isinstance(payload, bytes) else str(payload).encode()

@@ -1,12 +1,14 @@
-"""Kit commands over MQTT, for a hut's tablet or the care console, with responses.
+"""Commands over MQTT, for a hut's tablet or the care console, with responses.
 
-A command is published on ``vitalgate/v1/{site}/{gateway}/cmd/kit/{name}`` as::
+Kit commands (``kit/checkin``, ``kit/checkout``, ``kit/pending``, ``kit/assign``,
+``kit/discard``) and ``alert/escalate`` (a person sends an alert to the next level now). A command
+is published on ``vitalgate/v1/{site}/{gateway}/cmd/{group}/{name}`` as::
 
     {"command": {...fields...}, "signature": "<hex HMAC-SHA256 of the canonical command JSON>"}
 
 signed with the site's command key (``[kit] command_key_file`` or the systemd credential
 ``command-key``). The answer goes to the MQTT 5 response topic when the request names one (with
-its correlation data), else to ``.../cmd/kit/{name}/response``::
+its correlation data), else to ``.../cmd/{group}/{name}/response``::
 
     {"ok": true, "result": ...}      or      {"ok": false, "error": "why it was refused"}
 
@@ -68,8 +70,15 @@ class Discard(_Cmd):
     why: str = Field(min_length=3, max_length=512)
 
 
+class Escalate(_Cmd):
+    alert_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    by: str = Field(min_length=1, max_length=64)
+    why: str = Field(min_length=3, max_length=512)
+
+
 COMMANDS: dict[str, type[_Cmd]] = {
-    "checkin": CheckIn, "checkout": CheckOut, "pending": Pending, "assign": Assign, "discard": Discard,
+    "kit/checkin": CheckIn, "kit/checkout": CheckOut, "kit/pending": Pending, "kit/assign": Assign,
+    "kit/discard": Discard, "alert/escalate": Escalate,
 }
 
 
@@ -129,6 +138,16 @@ def execute(gateway: Any, name: str, command: dict[str, Any]) -> Any:
     except ValidationError as err:
         e = err.errors()[0]
         raise Refused(f"{'.'.join(str(p) for p in e['loc']) or 'command'}: {e['msg']}") from None
+    if isinstance(cmd, Escalate):
+        for screener in gateway.screeners:
+            escalate = getattr(screener, "escalate", None)
+            if escalate is not None:
+                up = escalate(cmd.alert_id, cmd.by, cmd.why)
+                if up is None:
+                    raise Refused(f"alert {cmd.alert_id} is not open here (unknown, acknowledged or at the top level)")
+                gateway.queue_alerts([up])
+                return {"alert_id": up.alert_id, "escalation_level": up.escalation_level}
+        raise Refused("this gateway has no alert engine")
     settings = gateway.settings
     ks = kit_settings(settings)
     assert ks.db is not None
