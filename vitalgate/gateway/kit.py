@@ -155,17 +155,20 @@ class KitAttributor:
         if not reading.stored and skew > timedelta(minutes=self.settings.max_clock_skew_min):
             return Held(f"the clock of {address} (kit {kit}) is off by {skew.total_seconds() / 60:.0f} min; "
                         "cannot tell whose check-in it belongs to")
-        covering = self.store.covering(kit, reading.measured_at)
+        # A live reading belongs to the check-in it arrived in (the gateway's clock; device time
+        # stamps have whole seconds and drift); a stored record to the one it was measured in.
+        when = reading.measured_at if reading.stored else reading.received_at
+        covering = self.store.covering(kit, when)
         if len(covering) > 1:
             who = " and ".join(c.resident for c in covering)
             return Held(f"check-ins of {who} overlap on kit {kit} at {reading.measured_at:%H:%M}")
         if len(covering) == 1:
             return Attributed(covering[0].resident)
-        later = self.store.latest(kit, reading.measured_at)
-        if later is not None and later.at - reading.measured_at < timedelta(hours=24):
-            return Held(f"measured at {reading.measured_at:%Y-%m-%d %H:%M}, before {later.resident}'s check-in "
+        later = self.store.latest(kit, when)
+        if later is not None and later.at - when < timedelta(hours=24):
+            return Held(f"{'measured' if reading.stored else 'received'} at {when:%Y-%m-%d %H:%M}, before {later.resident}'s check-in "
                         f"at kit {kit} ({later.at:%H:%M}): a stored record of someone else?")
-        return Held(f"no check-in at kit {kit} at {reading.measured_at:%Y-%m-%d %H:%M}")
+        return Held(f"no check-in at kit {kit} at {when:%Y-%m-%d %H:%M}")
 
 
 def kit_settings(settings: Any) -> KitSettings:
