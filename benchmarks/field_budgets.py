@@ -6,9 +6,11 @@
 2. AF alert latency: signal time from the AF onset in the record's reference annotation to the
    chunk after which the stream reports AF (the detector's window), plus the processing time of
    that chunk (budget: < 2 s plus the detector's window).
-3. Resident memory: peak RSS (VmHWM) of a ``vitalgate demo`` process — gateway, emulated BLE
-   devices (six, one streaming ECG), embedded broker and ingest worker all in one process, so an
-   upper bound for the gateway alone (budget < 80 MB for the gateway).
+3. Resident memory of the gateway with 10 devices connected and ECG streaming (budget < 80 MB):
+   two child processes in the same run — the peer runs the 10 emulated devices alone (the demo
+   world, one strap playing the MITDB record, plus extra monitors and oximeters); the other runs
+   the same devices *and* the gateway (connection manager, screeners, ECG monitor, outbox)
+   connected to all of them. The gateway's share is the difference of their peak RSS (VmHWM).
 
     python benchmarks/field_budgets.py ../shared/data/mitdb/201
 """
@@ -58,6 +60,80 @@ def cpu_and_latency(record: Path, seconds: float) -> None:
         print("no AF reported in this stretch")
 
 
+def _child(mode: str, record: Path, duration: float) -> None:
+    """Run the emulated devices (and, for ``gateway``, the gateway) for ``duration`` seconds."""
+    import asyncio
+    import tempfile
+
+    from vitalgate.config import BleSettings, Settings
+    from vitalgate.device_drivers.manager import ConnectionManager
+    from vitalgate.device_drivers.recognition import recognizer
+    from vitalgate.gateway.daemon import Gateway
+    from vitalgate.gateway.demo import build_screeners
+    from vitalgate.simulator.demo_world import DemoWorld, demo_residents
+    from vitalgate.simulator.devices import BloodPressureMonitor, PulseOximeter
+
+    async def go() -> None:
+        world = DemoWorld(link="budget", ecg_record=record, interval_s=2.0)
+        extras = [BloodPressureMonitor(f"D2:00:00:00:00:0{i}", link="budget", disconnect_after_measurement=False)
+                  for i in range(1, 4)] + [PulseOximeter(f"D2:00:00:00:01:0{i}", link="budget") for i in range(1, 3)]
+        await world.start()
+        for d in extras:
+            await d.start()
+        for i, d in enumerate(extras):
+            if isinstance(d, BloodPressureMonitor):
+                d.every(2.0, lambda d=d, i=i: _measure(d, i))
+        try:
+            if mode == "gateway":
+                with tempfile.TemporaryDirectory() as tmp:
+                    residents = demo_residents()
+                    residents["devices"].update({d.address: f"r-x{i}" for i, d in enumerate(extras)})
+                    settings = Settings(site={"id": "budget", "gateway": "gw1"}, mqtt={"url": "mqtt://127.0.0.1:9"},
+                                        outbox={"path": f"{tmp}/outbox.sqlite"}, residents=residents)
+                    addresses = world.addresses + [d.address for d in extras]
+                    ble = BleSettings(backend="bumble", bumble_link="budget", allow=addresses,
+                                      paired_file=Path(tmp) / "paired.json")
+                    screeners, ecg = build_screeners(settings)
+                    source = ConnectionManager.from_settings(ble, recognizer())
+                    async with Gateway(settings, [source], screeners=screeners, ecg_screeners=ecg) as gw:
+                        await asyncio.sleep(duration)
+                        print(f"gateway child: {len(source.workers)} device workers, "
+                              f"connected, {gw.queued} readings queued, {gw.held} held", file=sys.stderr)
+            else:
+                await asyncio.sleep(duration)
+        finally:
+            for d in extras:
+                await d.stop()
+            await world.stop()
+
+    asyncio.run(go())
+
+
+async def _measure(d: object, i: int) -> None:
+    d.measure(120 + i, 80, 70)  # type: ignore[attr-defined]
+
+
+def _peak_rss_mb(args: list[str]) -> float:
+    proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    status = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        try:
+            m = re.search(r"VmHWM:\s+(\d+) kB", status.read_text())
+            peak = max(peak, int(m.group(1)) if m else 0)
+        except OSError:
+            break
+        time.sleep(0.25)
+    return peak / 1024
+
+
+def gateway_rss(duration: float, record: Path) -> None:
+    devices = _peak_rss_mb(["--child", "devices", str(record), "--seconds", str(duration)])
+    both = _peak_rss_mb(["--child", "gateway", str(record), "--seconds", str(duration)])
+    print(f"10 emulated devices alone (peer): {devices:.0f} MB; with the gateway connected to them: {both:.0f} MB; "
+          f"the gateway's share: {both - devices:.0f} MB (budget < 80 MB)")
+
+
 def demo_rss(duration: float, record: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "vitalgate.cli", "demo", "--duration", str(duration), "--ecg-record", str(record)],
@@ -81,8 +157,13 @@ def main() -> int:
     ap.add_argument("record", type=Path, help="MITDB record path without extension (e.g. .../mitdb/201)")
     ap.add_argument("--seconds", type=float, default=900.0)
     ap.add_argument("--demo-seconds", type=float, default=30.0)
+    ap.add_argument("--child", choices=["devices", "gateway"], help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        _child(args.child, args.record, args.seconds)
+        return 0
     cpu_and_latency(args.record, args.seconds)
+    gateway_rss(args.demo_seconds, args.record)
     demo_rss(args.demo_seconds, args.record)
     return 0
 
