@@ -22,9 +22,7 @@ from vitalgate.cloud_bridge.wire import Alert, EcgStrip, Severity
 from vitalgate.gateway.alerts import AlertEngine
 from vitalgate.gateway.ports import Attributed, Attributor
 from vitalgate.readings import BeatIntervals, DeviceIdentity, EcgSamples, Reading
-from vitalgate.signal import EcgStream, RrStream
 from vitalgate.signal.events import RhythmEvent, RhythmKind
-from vitalgate.signal.rhythm import RhythmConfig
 from vitalgate.vocabulary import Kind
 
 log = logging.getLogger(__name__)
@@ -42,22 +40,22 @@ MAX_STRIP_SAMPLES = 60_000
 
 @dataclass
 class _Stream:
-    screen: EcgStream | RrStream
+    screen: Any  # EcgStream | RrStream (scipy is imported with the first ECG device)
     started: datetime  # wall time of the stream's t = 0
 
 
 class EcgMonitor:
     """A :class:`~vitalgate.gateway.daemon.StreamScreener` for ECG samples and RR intervals."""
 
-    def __init__(self, engine: AlertEngine, attributor: Attributor, config: RhythmConfig | None = None) -> None:
+    def __init__(self, engine: AlertEngine, attributor: Attributor, config: Any = None) -> None:
         self.engine = engine
         self.attributor = attributor
-        self.config = config
+        self.config = config  # RhythmConfig, a dict of [ecg] settings, or None for the defaults
         self.streams: dict[tuple[str, str], _Stream] = {}
 
     @classmethod
     def from_settings(cls, settings: Any, engine: AlertEngine, attributor: Attributor) -> EcgMonitor:
-        return cls(engine, attributor, RhythmConfig.from_dict(settings.ecg))
+        return cls(engine, attributor, dict(settings.ecg))  # validated on the first ECG (scipy loads then)
 
     def _resident(self, device: DeviceIdentity, at: datetime) -> str | None:
         probe = Reading.of(Kind.ECG_RHYTHM, {"heart_rate": 0.0}, at, device)
@@ -68,6 +66,11 @@ class EcgMonitor:
         return None
 
     def feed(self, output: EcgSamples | BeatIntervals) -> list[Alert]:
+        from vitalgate.signal.rhythm import RhythmConfig
+        from vitalgate.signal.stream import EcgStream, RrStream
+
+        if not isinstance(self.config, RhythmConfig):
+            self.config = RhythmConfig.from_dict(self.config)
         if isinstance(output, EcgSamples):
             key = (output.device.address, "ecg")
             s = self.streams.get(key)

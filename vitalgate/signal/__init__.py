@@ -3,16 +3,36 @@
 Arrays and records in, results out. Imports nothing from gateway, cloud_bridge or device_drivers.
 
 Stable entry points: :func:`detect_qrs`, :func:`screen_ecg`, :func:`screen_rr`; streaming:
-:class:`EcgStream`, :class:`RrStream`.
+:class:`EcgStream`, :class:`RrStream`. They are imported on first use (scipy is large; a gateway
+without ECG devices, and ``vitalgate --help``, never load it).
 """
 
-from vitalgate.signal.ecg import EcgScreening, screen_ecg
-from vitalgate.signal.events import RhythmEvent, RhythmKind
-from vitalgate.signal.qrs import detect_qrs
-from vitalgate.signal.rhythm import RhythmConfig, RrScreening, screen_rr
-from vitalgate.signal.stream import EcgStream, RrStream
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vitalgate.signal.ecg import EcgScreening, screen_ecg
+    from vitalgate.signal.events import RhythmEvent, RhythmKind
+    from vitalgate.signal.qrs import detect_qrs
+    from vitalgate.signal.rhythm import RhythmConfig, RrScreening, screen_rr
+    from vitalgate.signal.stream import EcgStream, RrStream
+
+_WHERE = {
+    "EcgScreening": "ecg", "screen_ecg": "ecg", "RhythmEvent": "events", "RhythmKind": "events",
+    "detect_qrs": "qrs", "RhythmConfig": "rhythm", "RrScreening": "rhythm", "screen_rr": "rhythm",
+    "EcgStream": "stream", "RrStream": "stream",
+}
 
 __all__ = [
     "EcgScreening", "EcgStream", "RhythmConfig", "RhythmEvent", "RhythmKind", "RrScreening",
     "RrStream", "detect_qrs", "screen_ecg", "screen_rr",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vitalgate.signal' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"vitalgate.signal.{module}"), name)
