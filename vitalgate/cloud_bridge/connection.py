@@ -161,6 +161,14 @@ def make_client(
     return client
 
 
+def raise_if_cancelling(err: BaseException) -> None:
+    """Re-raise a cancellation that aiomqtt reported as an ``MqttError`` (it can, when the task
+    is cancelled in the middle of an operation), so a reconnect loop never swallows a shutdown."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from err
+
+
 @dataclass
 class Backoff:
     """Capped exponential backoff with full jitter."""

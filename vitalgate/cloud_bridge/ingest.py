@@ -29,7 +29,7 @@ import aiomqtt
 from pydantic import ValidationError
 
 from vitalgate.cloud_bridge import topics
-from vitalgate.cloud_bridge.connection import V5, Backoff, StateLog, connect
+from vitalgate.cloud_bridge.connection import V5, Backoff, StateLog, connect, raise_if_cancelling
 from vitalgate.cloud_bridge.sinks import Sink, SinkError
 from vitalgate.cloud_bridge.wire import (
     MAX_PAYLOAD_BYTES,
@@ -155,6 +155,7 @@ class IngestWorker:
                     self.subscribed.set()
                     await self._consume(client)
             except aiomqtt.MqttError as err:
+                raise_if_cancelling(err)
                 self._state.set("disconnected", str(err) or type(err).__name__)
             finally:
                 self.subscribed.clear()

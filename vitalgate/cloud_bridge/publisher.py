@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import aiomqtt
 
 from vitalgate import __version__
-from vitalgate.cloud_bridge.connection import Backoff, StateLog, connect
+from vitalgate.cloud_bridge.connection import Backoff, StateLog, connect, raise_if_cancelling
 from vitalgate.cloud_bridge.topics import Topics
 from vitalgate.cloud_bridge.wire import Status, dump_payload
 from vitalgate.config import MqttSettings
@@ -108,14 +108,15 @@ class Publisher:
                     self.client = client
                     self._state.set("connected", f"MQTT {self._protocol.name}")
                     backoff.reset()
-                    await client.publish(self.topics.status, self._status(True), qos=1, retain=True)
-                    self.connected.set()
                     try:
+                        await client.publish(self.topics.status, self._status(True), qos=1, retain=True)
+                        self.connected.set()
                         await self._drain(client)
                     except asyncio.CancelledError:  # clean shutdown: a normal DISCONNECT
                         await self._say_offline(client)  # discards the will, so say it
                         raise
             except aiomqtt.MqttError as err:
+                raise_if_cancelling(err)
                 self._state.set("disconnected", str(err) or type(err).__name__)
             finally:
                 self.connected.clear()
@@ -132,7 +133,10 @@ class Publisher:
     async def _drain(self, client: aiomqtt.Client) -> None:
         acks = _AckTracker(client)
         unrouted = Backoff(0.2, 5.0)
+        task = asyncio.current_task()
         while True:
+            if task is not None and task.cancelling():  # a cancellation swallowed on the way
+                raise asyncio.CancelledError
             self.outbox.changed.clear()
             entries = self.outbox.peek(self.batch)
             if not entries:
@@ -165,16 +169,22 @@ class Publisher:
 
 
 async def _wait_change_or_loss(changed: asyncio.Event, client: aiomqtt.Client) -> None:
-    """Wait for new outbox entries; raise :class:`aiomqtt.MqttError` if the connection drops."""
+    """Wait for new outbox entries; raise :class:`aiomqtt.MqttError` if the connection drops.
+
+    Polls the connection once a second rather than waiting on aiomqtt's internal future
+    together with the event: a cancellation (shutdown) then always lands in a plain wait.
+    """
     lost: asyncio.Future[None] = client._disconnected  # aiomqtt has no public hook
-    waiter = asyncio.ensure_future(changed.wait())
-    try:
-        pending: set[asyncio.Future[Any]] = {waiter, lost}
-        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
-    if lost.done():
-        raise aiomqtt.MqttError("connection lost")
+    task = asyncio.current_task()
+    while not lost.done():
+        # Python 3.11's wait_for can swallow a cancellation that races with its inner wait;
+        # the task still counts it as pending: honour it here, at the latest a second later.
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), 1.0)
+            return
+    raise aiomqtt.MqttError("connection lost")
 
 
 #: PUBACK reason code 0x10 (MQTT 5): the broker accepted the message but no one subscribed.

@@ -113,7 +113,7 @@ def create_app(config: ConsoleConfig, mqtt: MqttSettings, *, store: Path | None 
     sessions: dict[str, Session] = {}
 
     async def follow() -> None:
-        from vitalgate.cloud_bridge.connection import Backoff, connect
+        from vitalgate.cloud_bridge.connection import Backoff, connect, raise_if_cancelling
 
         backoff = Backoff(mqtt.reconnect_min_s, mqtt.reconnect_max_s)
         while True:
@@ -130,6 +130,7 @@ def create_app(config: ConsoleConfig, mqtt: MqttSettings, *, store: Path | None 
                             if isinstance(a, Alert):
                                 hub.update(a)
             except aiomqtt.MqttError as err:
+                raise_if_cancelling(err)
                 hub.connected.clear()
                 log.warning("console: MQTT %s (%s); retrying", mqtt.url, err)
             await asyncio.sleep(backoff.next_delay())

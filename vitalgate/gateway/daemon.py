@@ -20,7 +20,7 @@ from typing import Any, Protocol, Self
 
 import aiomqtt
 
-from vitalgate.cloud_bridge.connection import V5, Backoff, StateLog, connect
+from vitalgate.cloud_bridge.connection import V5, Backoff, StateLog, connect, raise_if_cancelling
 from vitalgate.cloud_bridge.publisher import Publisher
 from vitalgate.cloud_bridge.topics import Topics
 from vitalgate.cloud_bridge.wire import (
@@ -329,6 +329,7 @@ class Gateway:
                     async for msg in client.messages:
                         await on_message(client, proto, msg)
             except aiomqtt.MqttError as err:
+                raise_if_cancelling(err)
                 state.set("disconnected", str(err) or type(err).__name__)
             await asyncio.sleep(backoff.next_delay())
 
