@@ -253,7 +253,12 @@ async def _console(settings: Settings, store: Path, port: int) -> None:
     sys.stderr.flush()
     server = uvicorn.Server(uvicorn.Config(create_app(cfg, settings.mqtt, store=store), host="127.0.0.1",
                                            port=port, log_level="warning"))
-    await server.serve()
+    # The demo owns SIGTERM/SIGINT (a clean stop of everything); uvicorn must not take them over.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    try:
+        await server.serve()
+    finally:
+        server.should_exit = True
 
 
 async def _drain(gw: Gateway, worker: IngestWorker, within_s: float = 10.0) -> None:
