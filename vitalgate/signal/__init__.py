@@ -15,19 +15,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from vitalgate.signal.ecg import EcgScreening, screen_ecg
     from vitalgate.signal.events import RhythmEvent, RhythmKind
+    from vitalgate.signal.hrv import HrvSummary, hrv
     from vitalgate.signal.qrs import detect_qrs
     from vitalgate.signal.rhythm import RhythmConfig, RrScreening, screen_rr
     from vitalgate.signal.stream import EcgStream, RrStream
 
 _WHERE = {
     "EcgScreening": "ecg", "screen_ecg": "ecg", "RhythmEvent": "events", "RhythmKind": "events",
+    "HrvSummary": "hrv", "hrv": "hrv",
     "detect_qrs": "qrs", "RhythmConfig": "rhythm", "RrScreening": "rhythm", "screen_rr": "rhythm",
     "EcgStream": "stream", "RrStream": "stream",
 }
 
 __all__ = [
-    "EcgScreening", "EcgStream", "RhythmConfig", "RhythmEvent", "RhythmKind", "RrScreening",
-    "RrStream", "detect_qrs", "screen_ecg", "screen_rr",
+    "EcgScreening", "EcgStream", "HrvSummary", "RhythmConfig", "RhythmEvent", "RhythmKind", "RrScreening",
+    "RrStream", "detect_qrs", "hrv", "screen_ecg", "screen_rr",
 ]
 
 
