@@ -25,6 +25,18 @@ def test_evaluate_qrs_prints_per_record_and_gross(shared_data: Path) -> None:
     assert rows[-1]["ppv"] >= 0.99
 
 
+def test_exclude_vf_leaves_ventricular_flutter_out_of_the_qrs_comparison(shared_data: Path) -> None:
+    rec = str(shared_data / "mitdb" / "207")  # six episodes of ventricular flutter, no beats annotated in them
+    _, plain, _ = run("evaluate", "qrs", "--json", rec)
+    code, ec57, _ = run("evaluate", "qrs", "--json", "--exclude-vf", rec)
+    assert code == 0
+    a, b = json.loads(plain.splitlines()[0]), json.loads(ec57.splitlines()[0])
+    assert b["beats"] == a["beats"] == 1860  # no reference beat lies inside [ ... ]
+    assert b["tp"] == a["tp"]
+    assert b["fp"] < a["fp"] - 100  # the flutter waves detected as beats are no longer counted
+    assert b["ppv"] >= 0.99
+
+
 def test_evaluate_af_handles_every_kind_of_record(shared_data: Path) -> None:
     code, out, _ = run("evaluate", "af", "--json", str(shared_data / "mitdb" / "202"),
                        str(shared_data / "afdb_ann" / "08455"), str(shared_data / "nsr2db" / "nsr004"))

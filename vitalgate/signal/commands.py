@@ -34,6 +34,7 @@ def register(app: typer.Typer) -> None:
         target: Target = typer.Argument(..., help="qrs: beat detection; af: AF screening."),
         paths: list[Path] = typer.Argument(..., help="WFDB records (path without extension), folders of records, or a folder with REFERENCE.csv (labelled short recordings)."),
         as_json: bool = typer.Option(False, "--json", help="One JSON object per record, then the gross figures."),
+        exclude_vf: bool = typer.Option(False, "--exclude-vf", help="QRS: leave ventricular flutter/fibrillation episodes ([ to ]) out, as ANSI/AAMI EC57 does."),
     ) -> None:
         """Run the screening on PhysioNet-style records and print Se, +P / Sp per record and gross.
 
@@ -60,7 +61,7 @@ def register(app: typer.Typer) -> None:
                         continue
                     if target is Target.qrs and kind != "ecg":
                         raise VitalgateError(f"{p}: QRS evaluation needs an ECG record with beat annotations")
-                    row, tally = ev.evaluate_qrs(p) if target is Target.qrs else ev.evaluate_af(p)
+                    row, tally = ev.evaluate_qrs(p, exclude_vf) if target is Target.qrs else ev.evaluate_af(p)
                     rows.append(row)
                     gross.setdefault(kind, ev.Tally()).add(tally)
         except VitalgateError as err:

@@ -118,13 +118,34 @@ def _af_mask(samples: npt.NDArray[np.int64], notes: list[str], n: int) -> npt.ND
     return mask
 
 
-def evaluate_qrs(path: Path) -> tuple[Row, Tally]:
+def _outside_vf(samples: npt.NDArray[np.int64], ann_samples: npt.NDArray[np.int64], symbols: list[str]) -> npt.NDArray[np.bool_]:
+    """True for samples outside ventricular flutter/fibrillation (``[`` ... ``]`` annotations)."""
+    starts = np.array([s for s, sym in zip(ann_samples, symbols, strict=True) if sym == "["], dtype=np.int64)
+    ends = np.array([s for s, sym in zip(ann_samples, symbols, strict=True) if sym == "]"], dtype=np.int64)
+    keep = np.ones(len(samples), dtype=bool)
+    for a in starts:
+        later = ends[ends > a]
+        b = int(later[0]) if len(later) else np.iinfo(np.int64).max
+        keep &= (samples < a) | (samples > b)
+    return keep
+
+
+def evaluate_qrs(path: Path, exclude_vf: bool = False) -> tuple[Row, Tally]:
+    """Beat-by-beat Se/+P of :func:`detect_qrs` on one MITDB-style record.
+
+    ``exclude_vf`` leaves ventricular flutter/fibrillation episodes (``[`` to ``]``) out of the
+    comparison, reference beats and detections alike, as ANSI/AAMI EC57 does for QRS statistics.
+    """
     wfdb = _wfdb()
     base = _base(path)
     rec = wfdb.rdrecord(base, channels=[0])
     ann = wfdb.rdann(base, "atr")
     ref = np.array([s for s, sym in zip(ann.sample, ann.symbol, strict=True) if sym in BEATS], dtype=np.int64)
     det = detect_qrs(rec.p_signal[:, 0], float(rec.fs))
+    if exclude_vf:
+        marks = np.asarray(ann.sample, dtype=np.int64)
+        ref = ref[_outside_vf(ref, marks, list(ann.symbol))]
+        det = det[_outside_vf(det, marks, list(ann.symbol))]
     c = wfdb.processing.compare_annotations(ref, det, int(0.15 * rec.fs))
     t = Tally(tp=c.tp, fn=c.fn, fp=c.fp)
     return Row(Path(base).name, "ecg", {"beats": len(ref), "tp": c.tp, "fn": c.fn, "fp": c.fp,
