@@ -1,0 +1,105 @@
+"""The ECG monitor's mapping from rhythm events to alerts, with a scripted rhythm stream.
+
+The screening itself is tested on real records elsewhere (test_alerts.py uses mitdb 201); here
+a stream that returns given events checks every rule id, severity, the AF start/end handling,
+the strip's units and cap, and the wall-clock placement of the event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from dataflow import T0
+
+from vitalgate.cloud_bridge.wire import Severity
+from vitalgate.gateway.alerts import AlertEngine
+from vitalgate.gateway.daemon import StaticAttributor
+from vitalgate.gateway.ecg_monitor import MAX_STRIP_SAMPLES, EcgMonitor, _Stream
+from vitalgate.readings import BeatIntervals, DeviceIdentity, EcgSamples
+from vitalgate.signal.events import RhythmEvent, RhythmKind
+
+STRAP = DeviceIdentity("D1:00:00:00:00:05", model="Polar H10")
+
+
+class ScriptedStream:
+    """A RhythmStream that returns the scripted events once, whatever it is fed."""
+
+    def __init__(self, events: list[RhythmEvent]) -> None:
+        self.events = events
+        self.fed: list[npt.NDArray[np.float64]] = []
+
+    def feed(self, chunk: npt.NDArray[np.float64]) -> list[RhythmEvent]:
+        self.fed.append(chunk)
+        out, self.events = self.events, []
+        return out
+
+
+def monitor_with(tmp: Path, events: list[RhythmEvent], key: str = "ecg",
+                 residents: dict[str, str] | None = None) -> tuple[EcgMonitor, ScriptedStream]:
+    engine = AlertEngine("hut7", "gw-a", tmp / "alerts.sqlite", now=lambda: T0 + timedelta(minutes=5))
+    m = EcgMonitor(engine, StaticAttributor({STRAP.address: "r-005"} if residents is None else residents))
+    stream = ScriptedStream(events)
+    m.streams[(STRAP.address, key)] = _Stream(stream, T0)
+    return m, stream
+
+
+def samples(at: datetime = T0) -> EcgSamples:
+    return EcgSamples(STRAP, 130.0, (1000, -500, 250), at)
+
+
+@pytest.mark.parametrize(("kind", "rule", "severity"), [
+    (RhythmKind.AF, "ecg_af", Severity.URGENT),
+    (RhythmKind.PAUSE, "ecg_pause", Severity.URGENT),
+    (RhythmKind.BRADYCARDIA, "ecg_bradycardia", Severity.WARNING),
+    (RhythmKind.TACHYCARDIA, "ecg_tachycardia", Severity.WARNING),
+    (RhythmKind.ECTOPY, "ecg_ectopy", Severity.INFO),
+])
+def test_each_rhythm_event_becomes_its_alert(tmp_path: Path, kind: RhythmKind, rule: str,
+                                             severity: Severity) -> None:
+    strip = np.array([0.5, -0.25, 1.0])
+    e = RhythmEvent(kind, 40.0, 70.0, 0.9, ongoing=kind is RhythmKind.AF, strip_mv=strip,
+                    strip_start_s=35.0, fs_hz=130.0, detail="3.2 s")
+    m, stream = monitor_with(tmp_path, [e])
+    (alert,) = m.feed(samples())
+    assert (alert.rule, alert.severity, alert.resident) == (rule, severity, "r-005")
+    assert alert.triggered_at == T0 + timedelta(seconds=40)
+    assert alert.ecg_strip is not None
+    assert alert.ecg_strip.samples_uv == [500, -250, 1000]  # mV -> µV
+    assert alert.ecg_strip.start == T0 + timedelta(seconds=35)
+    assert "30 s" in alert.reason
+    assert m.engine.get(alert.alert_id) is not None
+    np.testing.assert_allclose(stream.fed[0], [1.0, -0.5, 0.25])  # µV -> mV into the screening
+
+
+def test_af_end_is_logged_not_alerted_again(tmp_path: Path) -> None:
+    end = RhythmEvent(RhythmKind.AF, 40.0, 400.0, 0.95, ongoing=False)
+    m, _ = monitor_with(tmp_path, [end])
+    assert m.feed(samples()) == []
+
+
+def test_strip_is_capped(tmp_path: Path) -> None:
+    long = np.zeros(MAX_STRIP_SAMPLES + 500)
+    e = RhythmEvent(RhythmKind.TACHYCARDIA, 1.0, 61.0, 0.8, strip_mv=long, fs_hz=250.0)
+    m, _ = monitor_with(tmp_path, [e])
+    (alert,) = m.feed(samples())
+    assert alert.ecg_strip is not None
+    assert len(alert.ecg_strip.samples_uv) == MAX_STRIP_SAMPLES
+
+
+def test_rr_only_strap_alerts_without_strip(tmp_path: Path) -> None:
+    e = RhythmEvent(RhythmKind.BRADYCARDIA, 5.0, 65.0, 0.7)
+    m, stream = monitor_with(tmp_path, [e], key="rr")
+    (alert,) = m.feed(BeatIntervals(STRAP, (1.5, 1.6), T0 + timedelta(seconds=70)))
+    assert alert.rule == "ecg_bradycardia"
+    assert alert.ecg_strip is None
+    np.testing.assert_allclose(stream.fed[0], [1.5, 1.6])
+
+
+def test_unassigned_device_raises_nothing(tmp_path: Path) -> None:
+    e = RhythmEvent(RhythmKind.PAUSE, 12.0, 15.5, 0.99)
+    m, _ = monitor_with(tmp_path, [e], residents={})
+    assert m.feed(samples()) == []
