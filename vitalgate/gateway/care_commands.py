@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
     @app.command("replay")
     def replay(
         readings: Path = typer.Argument(..., help="CSV with columns resident,time,kind,value,unit,context."),
-        care_plan: Path | None = typer.Option(None, "--care-plan", help="TOML: thresholds, and [residents.ID] overrides."),
+        care_plan: Path | None = typer.Option(None, "--care-plan", help=r"TOML: thresholds, and \[residents.ID] overrides."),
         skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable rows (reported on stderr) instead of stopping."),
     ) -> None:
         """Run the vitals rules over past readings; print one JSON object per alert raised.
@@ -75,8 +75,8 @@ def register(app: typer.Typer) -> None:
         start: datetime = typer.Option(..., "--from", help="First day (YYYY-MM-DD)."),
         end: datetime = typer.Option(..., "--to", help="Last day, included (YYYY-MM-DD)."),
         store: Path | None = typer.Option(None, "--store", help="The SQLite store (default: store.sqlite_path of --config)."),
-        config: Path | None = typer.Option(None, "--config", "-c", help="Configuration (store path, [rules] care plan)."),
-        care_plan: Path | None = typer.Option(None, "--care-plan", help="Care plan TOML for the targets (overrides [rules])."),
+        config: Path | None = typer.Option(None, "--config", "-c", help=r"Configuration (store path, \[rules] care plan)."),
+        care_plan: Path | None = typer.Option(None, "--care-plan", help=r"Care plan TOML for the targets (overrides \[rules])."),
         out: Path = typer.Option(Path("report.html"), "--out", "-o", help="HTML file to write."),
         pdf: Path | None = typer.Option(None, "--pdf", help="Also write a PDF."),
         fhir: Path | None = typer.Option(None, "--fhir", help="Also write a FHIR R4 Bundle (JSON) of the readings and alerts."),
