@@ -254,7 +254,7 @@ class GlucoseMeasurement:
             return None
         if self.unit == "mol/L":
             return self.concentration * 1000.0
-        return self.concentration * 1e6 / GLUCOSE_MOLAR_MASS_G_PER_MOL  # kg/L -> mg/dL -> mmol/L
+        return self.concentration * 1e6 / GLUCOSE_MOLAR_MASS_G_PER_MOL  # kg/L x 1e6 = mg/L; mg/L / (g/mol) = mmol/L
 
 
 #: Molar mass of glucose (C6H12O6), g/mol: the mg/dL <-> mmol/L conversion (IUPAC atomic weights).
