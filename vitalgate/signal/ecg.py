@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
+from vitalgate.signal import _numeric
 from vitalgate.signal.events import RhythmEvent, RhythmKind
 from vitalgate.signal.qrs import _validate, bandpass, detect_qrs
 from vitalgate.signal.rhythm import DEFAULT, RhythmConfig, _runs, screen_beats
@@ -72,7 +72,7 @@ def segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray[
     tol = 1e-3 * np.maximum(hi - lo, 1e-9)
     clipped = ((xp >= hi - tol).mean(axis=1) + (xp <= lo + tol).mean(axis=1)) > q.clip_fraction
     with np.errstate(all="ignore"):
-        kurt = stats.kurtosis(fp, axis=1, fisher=False)
+        kurt = _numeric.kurtosis_rows(fp)
     lengths = np.full(n_seg, seg, dtype=float)
     lengths[-1] = seg - pad
     beats = np.bincount(np.minimum(r_peaks // seg, n_seg - 1), minlength=n_seg)

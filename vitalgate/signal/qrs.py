@@ -2,7 +2,7 @@
 
 A Pan–Tompkins-style envelope (5–18 Hz band-pass, derivative, square, 120 ms moving integral)
 computed with whole-array numpy/scipy operations; candidate peaks from
-:func:`scipy.signal.find_peaks` with a 250 ms refractory period; an adaptive threshold from the
+peak picking with a 250 ms refractory period; an adaptive threshold from the
 running 80th percentile of candidate heights (a few seconds around each); a search-back pass for
 beats missed in long gaps; and the R peak placed at the extremum of the band-limited ECG near the
 envelope peak. Per-beat work is array operations over the beats, not a Python loop per sample.
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage, signal
 
 from vitalgate.errors import SignalError
+from vitalgate.signal import _numeric
 
 MIN_FS, MAX_FS = 100.0, 1000.0
 #: Fraction of the running level of candidate peaks a beat must reach.
@@ -44,11 +44,8 @@ def _validate(ecg: npt.ArrayLike, fs: float) -> npt.NDArray[np.float64]:
 
 
 def bandpass(x: npt.NDArray[np.float64], fs: float, lo: float, hi: float, order: int = 2) -> npt.NDArray[np.float64]:
-    """Zero-phase Butterworth band-pass (second-order sections)."""
-    hi = min(hi, 0.45 * fs)
-    sos = signal.butter(order, [lo, hi], btype="bandpass", fs=fs, output="sos")
-    padlen = min(len(x) - 1, 3 * (2 * len(sos) + 1))
-    return np.asarray(signal.sosfiltfilt(sos, x, padlen=padlen))
+    """Zero-phase Butterworth band-pass (the forward-backward magnitude, in the frequency domain)."""
+    return _numeric.bandpass(x, fs, lo, hi, order)
 
 
 def envelope(x: npt.NDArray[np.float64], fs: float) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -63,7 +60,7 @@ def moving_average(v: npt.NDArray[np.float64], w: int) -> npt.NDArray[np.float64
     """Centred moving average over ``w`` samples via a cumulative sum (edges: shorter windows)."""
     n = len(v)
     if w <= 1 or n < w:
-        return np.asarray(ndimage.uniform_filter1d(v, size=max(w, 1), mode="nearest"), dtype=np.float64)
+        return _numeric.running_mean(v, max(w, 1))
     c = np.empty(n + 1)
     c[0] = 0.0
     np.cumsum(v, out=c[1:])
@@ -113,10 +110,9 @@ def detect_qrs(ecg: npt.ArrayLike, fs: float) -> npt.NDArray[np.int64]:
         return np.zeros(0, dtype=np.int64)
     f, e = envelope(x, fs)
     refractory = max(1, round(REFRACTORY_S * fs))
-    cand, props = signal.find_peaks(e, distance=refractory, height=0.0)
+    cand, h = _numeric.peaks(e, refractory)
     if len(cand) == 0:
         return np.zeros(0, dtype=np.int64)
-    h = props["peak_heights"]
     if float(np.max(h)) <= 0.0:
         return np.zeros(0, dtype=np.int64)
     # Adaptive threshold: a fraction of the running level of the larger candidates (~8 s).
@@ -134,7 +130,7 @@ def _search_back(beats: npt.NDArray[np.int64], cand: npt.NDArray[np.int64], h: n
     if len(beats) < 3:
         return beats
     rr = np.diff(beats)
-    local = ndimage.median_filter(rr, size=9, mode="nearest")
+    local = _numeric.running_median(rr.astype(np.float64), 9)
     gaps = np.flatnonzero(rr > 1.66 * local)
     if len(gaps) == 0:
         return beats

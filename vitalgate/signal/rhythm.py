@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 from vitalgate.errors import SignalError
+from vitalgate.signal import _numeric
 from vitalgate.signal.events import RhythmEvent, RhythmKind
 
 Float = npt.NDArray[np.float64]
@@ -82,15 +82,15 @@ def _runs(mask: Bool) -> npt.NDArray[np.int64]:
 def irregular_beats(rr: Float, cfg: RhythmConfig = DEFAULT) -> tuple[Bool, Bool]:
     """``(af, ectopic)`` per RR interval (vectorised)."""
     w = min(cfg.window_beats, len(rr) | 1)
-    med = ndimage.median_filter(rr, size=w, mode="nearest")
+    med = _numeric.running_median(rr, w)
     x = rr / med
     prev1 = np.abs(x - np.concatenate([[x[0]], x[:-1]]))
     prev2 = np.abs(x - np.concatenate([x[:2], x[:-2]]))
     premature = (x < 0.87) & (np.concatenate([x[1:], [1.0]]) > 1.1)
     ectopic = premature | np.concatenate([[False], premature[:-1]]) | np.concatenate([[False, False], premature[:-2]])
     irregular = (prev1 > cfg.rr_step) & (np.minimum(prev1, prev2) > cfg.rr_step2) & ~ectopic
-    valid = ndimage.uniform_filter1d((~ectopic).astype(float), w, mode="nearest")
-    share = ndimage.uniform_filter1d(irregular.astype(float), w, mode="nearest") / np.maximum(valid, 1e-3)
+    valid = _numeric.running_mean((~ectopic).astype(float), w)
+    share = _numeric.running_mean(irregular.astype(float), w) / np.maximum(valid, 1e-3)
     # Mostly premature/compensatory pairs is bigeminy or frequent ectopy, not AF.
     return (share > cfg.af_fraction) & (valid > 0.5), premature
 
@@ -105,10 +105,9 @@ def af_episodes_from_mask(t_start: Float, t_end: Float, af: Bool, total_s: float
     if len(eps) > 1:  # merge close episodes
         gap = eps[1:, 0] - eps[:-1, 1]
         group = np.concatenate([[0], np.cumsum(gap >= cfg.merge_gap_s)])
-        eps = np.stack([
-            ndimage.minimum(eps[:, 0], group, np.arange(group[-1] + 1)),
-            ndimage.maximum(eps[:, 1], group, np.arange(group[-1] + 1)),
-        ], axis=1)
+        starts, _ = _numeric.group_extrema(eps[:, 0], group)
+        _, ends = _numeric.group_extrema(eps[:, 1], group)
+        eps = np.stack([starts, ends], axis=1)
     min_len = min(cfg.min_af_s, 0.5 * total_s)
     return np.asarray(eps[(eps[:, 1] - eps[:, 0]) >= min_len], dtype=np.float64).reshape(-1, 2)
 
@@ -139,10 +138,10 @@ def screen_beats(beat_times_s: npt.ArrayLike, cfg: RhythmConfig = DEFAULT,
     good = np.ones(len(rr), dtype=bool) if usable is None else usable  # readable signal
     events += [RhythmEvent(RhythmKind.PAUSE, float(a), float(b), 0.9, detail=f"RR {b - a:.1f} s")
                for a, b in zip(t0[(rr > cfg.pause_s) & good], t1[(rr > cfg.pause_s) & good], strict=True)]
-    hr = 60.0 / ndimage.median_filter(rr, size=min(9, len(rr) | 1), mode="nearest")
+    hr = 60.0 / _numeric.running_median(rr, min(9, len(rr) | 1))
     for kind, mask in ((RhythmKind.BRADYCARDIA, hr < cfg.brady_bpm), (RhythmKind.TACHYCARDIA, (hr > cfg.tachy_bpm) & ~af)):
         events += [RhythmEvent(kind, a, b, 0.8, detail=f"{kind.value}") for a, b in _sustained(t0, t1, mask & good, cfg.sustained_s)]
-    per_min = ndimage.uniform_filter1d(premature.astype(float), size=min(len(rr), 61), mode="nearest") * (60.0 / np.maximum(rr, 0.2))
+    per_min = _numeric.running_mean(premature.astype(float), min(len(rr), 61)) * (60.0 / np.maximum(rr, 0.2))
     events += [RhythmEvent(RhythmKind.ECTOPY, a, b, 0.7, detail="frequent premature beats")
                for a, b in _sustained(t0, t1, (per_min > cfg.ectopy_per_min) & ~af & good, 60.0)]
     events.sort(key=lambda e: e.start_s)

@@ -1,0 +1,157 @@
+"""The few numeric kernels the screening needs, in numpy alone.
+
+scipy.signal costs ~77 MB of resident memory on import — as much as the rest of the gateway —
+so the gateway's screening uses these whole-array numpy versions instead:
+
+* zero-phase Butterworth band-pass applied in the frequency domain (the magnitude response of
+  forward-backward filtering, ``|H(f)|^2``), with reflected padding against edge effects;
+* running median / mean with "nearest" edges (``scipy.ndimage`` semantics, odd windows);
+* peak picking with a minimum distance (a sample is a peak if nothing within ``distance`` is
+  higher: a running maximum built by doubling, ``log2(distance)`` array passes);
+* kurtosis per row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+Float = npt.NDArray[np.float64]
+
+
+def _fast_len(n: int) -> int:
+    """The smallest 5-smooth number >= n (FFT lengths numpy's pocketfft handles fast)."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def bandpass(x: Float, fs: float, lo: float, hi: float, order: int = 2) -> Float:
+    """Zero-phase band-pass with the magnitude of a forward-backward Butterworth of ``order``."""
+    n = len(x)
+    if n < 3:
+        return x - np.mean(x) if n else x.copy()
+    pad = min(n - 1, int(fs))  # one second of reflection each side
+    xp = np.concatenate([2 * x[0] - x[pad:0:-1], x, 2 * x[-1] - x[-2 : -pad - 2 : -1]])
+    m = _fast_len(len(xp))
+    spec = np.fft.rfft(xp.astype(np.float32), m)  # float32: half the work, ample for ECG
+    gain = _gain(m, fs, lo, min(hi, 0.45 * fs), order)
+    out = np.fft.irfft(spec * gain, m)[pad : pad + n]
+    return np.asarray(out, dtype=np.float64)
+
+
+_GAINS: dict[tuple[int, float, float, float, int], npt.NDArray[np.float32]] = {}
+
+
+def _gain(m: int, fs: float, lo: float, hi: float, order: int) -> npt.NDArray[np.float32]:
+    """|H(f)|^2 of an ``order`` Butterworth band-pass on the rfft grid (cached per shape)."""
+    key = (m, fs, lo, hi, order)
+    g = _GAINS.get(key)
+    if g is None:
+        f = np.fft.rfftfreq(m, 1.0 / fs)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = (f * f - lo * hi) / (f * (hi - lo))
+        r2 = r * r
+        p = r2
+        for _ in range(order - 1):
+            p = p * r2
+        g = (1.0 / (1.0 + p)).astype(np.float32)  # applied once, as filtfilt's |H|^2
+        g[0] = 0.0
+        if len(_GAINS) > 32:
+            _GAINS.clear()
+        _GAINS[key] = g
+    return g
+
+
+def _odd(w: int) -> int:
+    return max(1, w | 1)
+
+
+def running_mean(x: Float, w: int) -> Float:
+    """Centred mean over ``w`` (odd) items, edges extended with the nearest value."""
+    w = _odd(w)
+    h = w // 2
+    xp = np.pad(np.asarray(x, dtype=np.float64), (h + 1, h), mode="edge")
+    c = np.cumsum(xp)
+    return np.asarray((c[w:] - c[:-w]) / w, dtype=np.float64)
+
+
+def running_median(x: Float, w: int, block: int = 16384) -> Float:
+    """Centred median over ``w`` (odd) items, edges extended with the nearest value."""
+    w = _odd(w)
+    h = w // 2
+    xp = np.pad(np.asarray(x, dtype=np.float64), (h, h), mode="edge")
+    win = np.lib.stride_tricks.sliding_window_view(xp, w)
+    out = np.empty(len(x))
+    for i in range(0, len(x), block):  # bounded memory on day-long series
+        out[i : i + block] = np.median(win[i : i + block], axis=1)
+    return out
+
+
+def running_max(x: Float, half: int) -> Float:
+    """Maximum over ``[i - half, i + half]`` (edges: the part inside the array)."""
+    out = np.asarray(x, dtype=np.float64).copy()
+    span = 0  # out[i] = max over [i - span, i + span]
+    while span < half:
+        step = min(span + 1, half - span)
+        shifted_left = np.concatenate([out[step:], np.full(step, -np.inf)])
+        shifted_right = np.concatenate([np.full(step, -np.inf), out[:-step]])
+        out = np.maximum(out, np.maximum(shifted_left, shifted_right))
+        span += step
+    return out
+
+
+def peaks(e: Float, distance: int) -> tuple[npt.NDArray[np.int64], Float]:
+    """Local maxima above zero, thinned so no two are closer than ``distance``: the higher one
+    wins (``scipy.signal.find_peaks(e, distance=..., height=0)`` semantics)."""
+    if len(e) < 3:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    rising = np.diff(e) > 0
+    falling = np.diff(e) < 0
+    # plateaus: a maximum is the middle of a flat top between a rise and a fall
+    d = np.sign(np.diff(e))
+    nz = np.flatnonzero(d)
+    if len(nz) < 2:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    up_then_down = (d[nz[:-1]] > 0) & (d[nz[1:]] < 0)
+    left, right = nz[:-1][up_then_down] + 1, nz[1:][up_then_down]
+    pos = ((left + right) // 2).astype(np.int64)
+    pos = pos[e[pos] > 0]
+    del rising, falling
+    if distance <= 1 or len(pos) < 2:
+        return pos, e[pos]
+    lo = np.searchsorted(pos, pos - distance + 1, side="left")
+    hi = np.searchsorted(pos, pos + distance - 1, side="right")
+    keep = [True] * len(pos)
+    lo_l, hi_l = lo.tolist(), hi.tolist()
+    for j in np.argsort(e[pos], kind="stable")[::-1].tolist():  # per local maximum, highest first
+        if keep[j]:
+            for k in range(lo_l[j], hi_l[j]):
+                keep[k] = False
+            keep[j] = True
+    out = pos[np.asarray(keep, dtype=bool)]
+    return out, e[out]
+
+
+def kurtosis_rows(a: Float) -> Float:
+    """Pearson kurtosis (normal = 3) of each row; ``nan`` for a constant row."""
+    d = a - a.mean(axis=1, keepdims=True)
+    d2 = d * d
+    var = d2.mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray((d2 * d2).mean(axis=1) / (var * var), dtype=np.float64)
+
+
+def group_extrema(values: Float, groups: npt.NDArray[np.int64]) -> tuple[Float, Float]:
+    """Per consecutive group label (0, 0, 1, 2, 2...): ``(minimum, maximum)``."""
+    starts = np.flatnonzero(np.concatenate([[True], groups[1:] != groups[:-1]]))
+    return np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts)
