@@ -24,14 +24,26 @@ import sys
 import time
 from pathlib import Path
 
-import wfdb
-from scipy.signal import resample_poly
+import numpy as np
 
 from vitalgate.signal import EcgStream
 from vitalgate.signal.events import RhythmKind
 
 
+def _ecg_130hz_uv(record: Path, seconds: float) -> np.ndarray:
+    import wfdb
+    from scipy.signal import resample_poly
+
+    rec = wfdb.rdrecord(str(record), channels=[0])
+    x = rec.p_signal[: int(seconds * rec.fs), 0]
+    x = resample_poly(x, 13, 36) if rec.fs == 360 else x
+    return (x * 1000).round().astype(np.int32)
+
+
 def cpu_and_latency(record: Path, seconds: float) -> None:
+    import wfdb
+    from scipy.signal import resample_poly
+
     rec = wfdb.rdrecord(str(record), channels=[0])
     ann = wfdb.rdann(str(record), "atr")
     fs0 = float(rec.fs)
@@ -127,7 +139,47 @@ def _peak_rss_mb(args: list[str]) -> float:
     return peak / 1024
 
 
+def _standalone(samples: Path) -> None:
+    """A gateway process alone (no emulation, broker unreachable, no wfdb/scipy): the alert
+    engine and the ECG monitor screening the 130 Hz µV samples in ``samples`` (.npy)."""
+    import asyncio
+    import tempfile
+    from datetime import UTC, datetime, timedelta
+
+    from vitalgate.config import Settings
+    from vitalgate.gateway.daemon import Gateway
+    from vitalgate.gateway.demo import build_screeners
+    from vitalgate.readings import DeviceIdentity, EcgSamples
+
+    uv = np.load(samples)
+
+    async def go() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            strap = DeviceIdentity("D1:00:00:00:00:05", model="Polar H10")
+            s = Settings(mqtt={"url": "mqtt://127.0.0.1:9"}, outbox={"path": f"{tmp}/outbox.sqlite"},
+                         residents={"devices": {strap.address: "r-005"}})
+            screeners, ecg = build_screeners(s)
+            async with Gateway(s, [], screeners=screeners, ecg_screeners=ecg) as gw:
+                t0 = datetime.now(UTC)
+                for i in range(0, len(uv), 130):
+                    await gw.emit(EcgSamples(strap, 130.0, tuple(uv[i : i + 130].tolist()), t0 + timedelta(seconds=i / 130)))
+                    await asyncio.sleep(0)
+                alerts = len(gw.outbox)
+        print(f"standalone gateway screened {len(uv) / 130:.0f} s of ECG, {alerts} alert message(s) queued",
+              file=sys.stderr)
+
+    asyncio.run(go())
+
+
 def gateway_rss(duration: float, record: Path) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        samples = Path(tmp) / "ecg.npy"
+        np.save(samples, _ecg_130hz_uv(record, 900))
+        alone = _peak_rss_mb(["--child", "standalone", str(samples)])
+    print(f"standalone gateway (alert engine + ECG monitor screening 900 s of {record.name} at 130 Hz): "
+          f"peak RSS {alone:.0f} MB (budget < 80 MB)")
     devices = _peak_rss_mb(["--child", "devices", str(record), "--seconds", str(duration)])
     both = _peak_rss_mb(["--child", "gateway", str(record), "--seconds", str(duration)])
     print(f"10 emulated devices alone (peer): {devices:.0f} MB; with the gateway connected to them: {both:.0f} MB; "
@@ -157,8 +209,11 @@ def main() -> int:
     ap.add_argument("record", type=Path, help="MITDB record path without extension (e.g. .../mitdb/201)")
     ap.add_argument("--seconds", type=float, default=900.0)
     ap.add_argument("--demo-seconds", type=float, default=30.0)
-    ap.add_argument("--child", choices=["devices", "gateway"], help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=["devices", "gateway", "standalone"], help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child == "standalone":
+        _standalone(args.record)
+        return 0
     if args.child:
         _child(args.child, args.record, args.seconds)
         return 0
