@@ -3,8 +3,9 @@
 Arrays and records in, results out. Imports nothing from gateway, cloud_bridge or device_drivers.
 
 Stable entry points: :func:`detect_qrs`, :func:`screen_ecg`, :func:`screen_rr`; streaming:
-:class:`EcgStream`, :class:`RrStream`. They are imported on first use (scipy is large; a gateway
-without ECG devices, and ``vitalgate --help``, never load it).
+:class:`EcgStream`, :class:`RrStream`; :func:`hrv`. They are imported on first use, so
+``vitalgate --help`` and a gateway without ECG devices stay light; the screening itself needs
+numpy only (``_numeric.py``).
 """
 
 from __future__ import annotations
