@@ -266,7 +266,7 @@ def create_app(config: ConsoleConfig, mqtt: MqttSettings, *, store: Path | None 
     @app.get("/residents/{resident}", response_class=HTMLResponse)
     async def resident_page(request: Request, resident: str) -> HTMLResponse:
         s = require(request)
-        obs, alerts, sites = _resident_data(store, hub, resident)
+        obs, alerts, sites = await _resident_data(store, config.victoria_url, hub, resident)
         if not sites or not sites <= set(s.user.sites):
             raise HTTPException(403, "this resident is not in your sites")
         from vitalgate.records.report import charts
@@ -317,20 +317,34 @@ def _host_port(url: str) -> tuple[str, int]:
     return host, port
 
 
-def _resident_data(store: Path | None, hub: Hub, resident: str) -> tuple[list[Any], list[Alert], set[str]]:
+async def _resident_data(store: Path | None, victoria_url: str | None, hub: Hub,
+                         resident: str) -> tuple[list[Any], list[Alert], set[str]]:
+    """The resident's readings (VictoriaMetrics and/or the SQLite store), alerts and sites."""
     alerts = [a for a in hub.alerts.values() if a.resident == resident]
     obs: list[Any] = []
-    if store is not None and store.exists():
-        from vitalgate.cloud_bridge.sinks import SqliteSink
+    if victoria_url is not None:
+        from vitalgate.console.vmstore import resident_points
 
-        sink = SqliteSink(store)
-        try:
-            obs = [o for o in sink.observations() if o.resident == resident]
-            alerts += [a for a in sink.alerts() if a.resident == resident and a.alert_id not in hub.alerts]
-        finally:
-            sink.close()
+        obs = list(await asyncio.to_thread(resident_points, victoria_url, resident))
+    if store is not None:
+        stored, old = await asyncio.to_thread(_from_sqlite, store, resident)
+        obs += stored
+        alerts += [a for a in old if a.alert_id not in hub.alerts]
     sites = {o.site for o in obs} | {a.site for a in alerts}
     return obs, alerts, sites
+
+
+def _from_sqlite(store: Path, resident: str) -> tuple[list[Any], list[Alert]]:
+    if not store.exists():
+        return [], []
+    from vitalgate.cloud_bridge.sinks import SqliteSink
+
+    sink = SqliteSink(store)
+    try:
+        return ([o for o in sink.observations() if o.resident == resident],
+                [a for a in sink.alerts() if a.resident == resident])
+    finally:
+        sink.close()
 
 
 def _checkins_today(outboxes: list[Path]) -> list[tuple[str, str, str, str, str]]:

@@ -4,6 +4,7 @@
 
     outboxes = ["/var/lib/vitalgate/outbox.sqlite"]   # hut gateways' outboxes (held readings)
     store = "/var/lib/vitalgate/store.sqlite"          # the SQLite store for trends
+    victoria_url = "http://127.0.0.1:8428"              # or: trends from VictoriaMetrics
 
     [[users]]
     name = "dr-li"
@@ -46,6 +47,7 @@ class ConsoleConfig(BaseModel):
     users: list[User] = Field(min_length=1)
     outboxes: list[Path] = Field(default_factory=list)
     store: Path | None = None
+    victoria_url: str | None = Field(None, description="VictoriaMetrics base URL: trends from its export API instead of store")
     command_key_file: Path | None = Field(None, description="the site's command key: lets users escalate alerts")
 
     @classmethod
