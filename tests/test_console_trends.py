@@ -63,3 +63,12 @@ def test_resident_page_draws_victoria_trends_and_keeps_sites_apart(filled, mosqu
         assert "4 reading(s)" in page.text
         assert 'alt="Blood pressure (mmHg)" src="data:image/png;base64,' in page.text
         assert c.get("/residents/r-0009").status_code == 403
+
+
+def test_resident_page_says_when_the_store_is_down(mosquitto) -> None:  # type: ignore[no-untyped-def]
+    cfg = console_config(None).model_copy(update={"victoria_url": "http://127.0.0.1:9"})
+    with TestClient(create_app(cfg, MqttSettings(url=mosquitto.url)), base_url="http://127.0.0.1") as c:
+        c.post("/login", data={"username": "nurse-wang", "password": PASSWORD}, follow_redirects=False)
+        page = c.get("/residents/r-0007")
+        assert page.status_code == 503
+        assert "127.0.0.1:9" not in page.text

@@ -266,7 +266,13 @@ def create_app(config: ConsoleConfig, mqtt: MqttSettings, *, store: Path | None 
     @app.get("/residents/{resident}", response_class=HTMLResponse)
     async def resident_page(request: Request, resident: str) -> HTMLResponse:
         s = require(request)
-        obs, alerts, sites = await _resident_data(store, config.victoria_url, hub, resident)
+        from vitalgate.console.vmstore import TrendStoreError
+
+        try:
+            obs, alerts, sites = await _resident_data(store, config.victoria_url, hub, resident)
+        except TrendStoreError as err:
+            log.error("console: %s", err)
+            raise HTTPException(503, "the trend store is unavailable; try again later") from err
         if not sites or not sites <= set(s.user.sites):
             raise HTTPException(403, "this resident is not in your sites")
         from vitalgate.records.report import charts
