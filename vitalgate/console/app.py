@@ -116,7 +116,10 @@ def create_app(config: ConsoleConfig, mqtt: MqttSettings, *, store: Path | None 
         from vitalgate.cloud_bridge.connection import Backoff, connect, raise_if_cancelling
 
         backoff = Backoff(mqtt.reconnect_min_s, mqtt.reconnect_max_s)
+        me = asyncio.current_task()
         while True:
+            if me is not None and me.cancelling():  # a cancellation swallowed on the way
+                raise asyncio.CancelledError
             try:
                 async with contextlib.AsyncExitStack() as stack:
                     client, _ = await connect(stack, mqtt, client_id=f"vitalgate-console-{secrets.token_hex(4)}")
@@ -141,9 +144,14 @@ def create_app(config: ConsoleConfig, mqtt: MqttSettings, *, store: Path | None 
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Bounded: ask again if a cancellation was swallowed inside the MQTT client.
+            for _attempt in range(40):
+                task.cancel()
+                done, _pending = await asyncio.wait({task}, timeout=0.25)
+                if done:
+                    break
+            else:
+                log.error("console: the MQTT follower did not stop")
 
     app = FastAPI(title="vitalgate care console", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.hub = hub
