@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("acl")
     def acl(
-        access: Path = typer.Argument(..., help="Access file (TOML): [[gateways]], [[workers]], [[clinicians]]."),
+        access: Path = typer.Argument(..., help="Access file (TOML): tables gateways, workers, clinicians (arrays of tables)."),
         out: Path | None = typer.Option(None, "--out", "-o", help="Write the mosquitto acl_file here (default: stdout)."),
     ) -> None:
         """Generate a mosquitto ACL: each gateway writes only its own subtree, ingest workers read
