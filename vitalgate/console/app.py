@@ -238,17 +238,25 @@ def create_app(config: ConsoleConfig, mqtt: MqttSettings, *, store: Path | None 
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
-    @app.post("/alerts/{alert_id}/ack")
-    async def acknowledge(request: Request, alert_id: str, csrf: str = Form(""), note: str = Form("")) -> Response:
+    def own_alert(request: Request, alert_id: str, csrf: str) -> tuple[Session, Alert]:
+        """The signed-in user's session and an alert of one of their sites (CSRF checked)."""
         s = require(request)
         check_csrf(request, s, csrf)
         a = hub.alerts.get(alert_id)
         if a is None or not _visible(s.user, a):
             raise HTTPException(404, "no such alert among your sites")
-        ack = Ack(alert_id=a.alert_id, by=s.user.name, role=s.user.role, at=datetime.now(UTC), note=note[:1024] or None)
+        return s, a
+
+    async def publish(topic: str, payload: bytes) -> None:
         async with aiomqtt.Client(*_host_port(mqtt.url), username=mqtt.username, password=mqtt.secret(),
-                                  identifier=f"vitalgate-console-ack-{secrets.token_hex(4)}") as c:
-            await c.publish(Topics(a.site, a.gateway).ack(a.resident), dump_payload(ack), qos=1)
+                                  identifier=f"vitalgate-console-{secrets.token_hex(4)}") as c:
+            await c.publish(topic, payload, qos=1)
+
+    @app.post("/alerts/{alert_id}/ack")
+    async def acknowledge(request: Request, alert_id: str, csrf: str = Form(""), note: str = Form("")) -> Response:
+        s, a = own_alert(request, alert_id, csrf)
+        ack = Ack(alert_id=a.alert_id, by=s.user.name, role=s.user.role, at=datetime.now(UTC), note=note[:1024] or None)
+        await publish(Topics(a.site, a.gateway).ack(a.resident), dump_payload(ack))
         log.info("console: %s acknowledged %s (%s) for %s", s.user.name, a.rule, a.alert_id, a.resident)
         return RedirectResponse("/", status_code=303)
 
@@ -256,18 +264,12 @@ def create_app(config: ConsoleConfig, mqtt: MqttSettings, *, store: Path | None 
     async def escalate(request: Request, alert_id: str, csrf: str = Form(""), why: str = Form("")) -> Response:
         from vitalgate.gateway.remote import sign
 
-        s = require(request)
-        check_csrf(request, s, csrf)
-        a = hub.alerts.get(alert_id)
-        if a is None or not _visible(s.user, a):
-            raise HTTPException(404, "no such alert among your sites")
+        s, a = own_alert(request, alert_id, csrf)
         if config.command_key_file is None:
             raise HTTPException(503, "escalation needs the site's command key (command_key_file in console.toml)")
         key = config.command_key_file.read_bytes().strip()
         body = sign(key, {"alert_id": a.alert_id, "by": s.user.name, "why": why.strip() or "escalated from the console"})
-        async with aiomqtt.Client(*_host_port(mqtt.url), username=mqtt.username, password=mqtt.secret(),
-                                  identifier=f"vitalgate-console-cmd-{secrets.token_hex(4)}") as c:
-            await c.publish(Topics(a.site, a.gateway).cmd("alert/escalate"), json.dumps(body), qos=1)
+        await publish(Topics(a.site, a.gateway).cmd("alert/escalate"), json.dumps(body).encode())
         log.info("console: %s escalated %s (%s) for %s", s.user.name, a.rule, a.alert_id, a.resident)
         return RedirectResponse("/", status_code=303)
 
