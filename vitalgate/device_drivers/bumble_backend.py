@@ -271,8 +271,16 @@ class BumbleScanner(BaseBleakScanner):
         await self._link.add_scanner(self)
 
     async def stop(self) -> None:
-        if self._link is not None:
-            await self._link.remove_scanner(self)
+        if self._link is None:
+            return
+        # Bounded: at shutdown the emulated controller may never answer the scan-disable
+        # command (an abandoned connection attempt still holds bumble's command slot), and a
+        # stop that waits forever keeps every device task from being cancelled.
+        try:
+            async with asyncio.timeout(2.0):
+                await self._link.remove_scanner(self)
+        except TimeoutError:
+            logger.debug("scan stop not confirmed by the emulated controller within 2 s")
 
     def on_advertisement(self, adv: Advertisement) -> None:
         data = parse_advertisement(adv)

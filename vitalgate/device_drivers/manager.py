@@ -249,7 +249,12 @@ class ConnectionManager:
 
     async def _serve(self, worker: _Worker) -> None:
         failures = 0
+        me = asyncio.current_task()
         while True:
+            # A cancellation swallowed on the way (bleak/bumble may turn one into an error)
+            # still counts: honour it rather than wait for the next advertisement.
+            if me is not None and me.cancelling():
+                raise asyncio.CancelledError
             self._set_state(worker, "waiting", "for an advertisement")
             await worker.seen.wait()
             worker.seen.clear()
