@@ -169,6 +169,15 @@ def raise_if_cancelling(err: BaseException) -> None:
         raise asyncio.CancelledError from err
 
 
+def honour_swallowed_cancel() -> None:
+    """Raise ``CancelledError`` if this task was asked to stop but the request got swallowed on
+    the way (Python 3.11's wait_for, or a library turning it into an error or a normal end):
+    reconnect loops call it at the top of every round, so they never keep running after a stop."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 @dataclass
 class Backoff:
     """Capped exponential backoff with full jitter."""

@@ -29,7 +29,14 @@ import aiomqtt
 from pydantic import ValidationError
 
 from vitalgate.cloud_bridge import topics
-from vitalgate.cloud_bridge.connection import V5, Backoff, StateLog, connect, raise_if_cancelling
+from vitalgate.cloud_bridge.connection import (
+    V5,
+    Backoff,
+    StateLog,
+    connect,
+    honour_swallowed_cancel,
+    raise_if_cancelling,
+)
 from vitalgate.cloud_bridge.sinks import Sink, SinkError
 from vitalgate.cloud_bridge.wire import (
     MAX_PAYLOAD_BYTES,
@@ -139,6 +146,7 @@ class IngestWorker:
         """Connect, subscribe, consume; reconnect on failure; returns only when cancelled."""
         backoff = Backoff(self.mqtt.reconnect_min_s, self.mqtt.reconnect_max_s)
         while True:
+            honour_swallowed_cancel()
             try:
                 async with contextlib.AsyncExitStack() as stack:
                     client, self._protocol = await connect(
@@ -152,6 +160,7 @@ class IngestWorker:
                         shared = self.ingest.shared and self._protocol == V5
                         filt = topics.shared(f, self.ingest.group) if shared else f
                         await client.subscribe(filt, qos=1)
+                    honour_swallowed_cancel()  # aiomqtt's wait_for may have eaten a stop
                     self.subscribed.set()
                     await self._consume(client)
             except aiomqtt.MqttError as err:

@@ -19,7 +19,13 @@ from typing import Any, Protocol
 import aiomqtt
 
 from vitalgate import __version__
-from vitalgate.cloud_bridge.connection import Backoff, StateLog, connect, raise_if_cancelling
+from vitalgate.cloud_bridge.connection import (
+    Backoff,
+    StateLog,
+    connect,
+    honour_swallowed_cancel,
+    raise_if_cancelling,
+)
 from vitalgate.cloud_bridge.topics import Topics
 from vitalgate.cloud_bridge.wire import Status, dump_payload
 from vitalgate.config import MqttSettings
@@ -99,6 +105,7 @@ class Publisher:
         client_id = self.settings.client_id or f"vitalgate-{self.topics.site}-{self.topics.gateway}"
         will = aiomqtt.Will(self.topics.status, self._status(False), qos=1, retain=True)
         while True:
+            honour_swallowed_cancel()
             try:
                 async with contextlib.AsyncExitStack() as stack:
                     client, self._protocol = await connect(

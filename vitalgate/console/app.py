@@ -113,7 +113,12 @@ def create_app(config: ConsoleConfig, mqtt: MqttSettings, *, store: Path | None 
     sessions: dict[str, Session] = {}
 
     async def follow() -> None:
-        from vitalgate.cloud_bridge.connection import Backoff, connect, raise_if_cancelling
+        from vitalgate.cloud_bridge.connection import (
+            Backoff,
+            connect,
+            honour_swallowed_cancel,
+            raise_if_cancelling,
+        )
 
         backoff = Backoff(mqtt.reconnect_min_s, mqtt.reconnect_max_s)
         me = asyncio.current_task()
@@ -124,6 +129,7 @@ def create_app(config: ConsoleConfig, mqtt: MqttSettings, *, store: Path | None 
                 async with contextlib.AsyncExitStack() as stack:
                     client, _ = await connect(stack, mqtt, client_id=f"vitalgate-console-{secrets.token_hex(4)}")
                     await client.subscribe(ALERT_FILTER, qos=1)
+                    honour_swallowed_cancel()  # aiomqtt's wait_for may have eaten a stop
                     hub.connected.set()
                     backoff.reset()
                     async for msg in client.messages:

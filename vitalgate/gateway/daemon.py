@@ -20,7 +20,14 @@ from typing import Any, Protocol, Self
 
 import aiomqtt
 
-from vitalgate.cloud_bridge.connection import V5, Backoff, StateLog, connect, raise_if_cancelling
+from vitalgate.cloud_bridge.connection import (
+    V5,
+    Backoff,
+    StateLog,
+    connect,
+    honour_swallowed_cancel,
+    raise_if_cancelling,
+)
 from vitalgate.cloud_bridge.publisher import Publisher
 from vitalgate.cloud_bridge.topics import Topics
 from vitalgate.cloud_bridge.wire import (
@@ -320,10 +327,12 @@ class Gateway:
         state = StateLog(f"{name} {self.topics.base}")
         client_id = f"{m.client_id or f'vitalgate-{self.topics.site}-{self.topics.gateway}'}-{suffix}"
         while True:
+            honour_swallowed_cancel()
             try:
                 async with contextlib.AsyncExitStack() as stack:
                     client, proto = await connect(stack, m, client_id=client_id)
                     await client.subscribe(topic_filter, qos=1)
+                    honour_swallowed_cancel()  # aiomqtt's wait_for may have eaten a stop
                     state.set("subscribed")
                     backoff.reset()
                     async for msg in client.messages:
