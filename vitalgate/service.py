@@ -74,6 +74,15 @@ async def run_service(main: asyncio.Task[None], ready: asyncio.Event | None, nam
                 task.cancel()
 
 
+def honour_swallowed_cancel(cause: BaseException | None = None) -> None:
+    """Raise ``CancelledError`` if this task was asked to stop but the request got swallowed on
+    the way (Python 3.11's ``wait_for``, or a library turning it into an error or a normal end).
+    Loops that must end on a stop call it at the top of every round."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from cause
+
+
 def credential(name: str) -> Path | None:
     """The file of systemd credential ``name`` (``LoadCredential=``), if the service has it."""
     directory = os.environ.get("CREDENTIALS_DIRECTORY")

@@ -22,6 +22,7 @@ from paho.mqtt.properties import Properties
 
 from vitalgate.config import MqttSettings
 from vitalgate.errors import ConfigError
+from vitalgate.service import honour_swallowed_cancel as honour_swallowed_cancel  # re-exported
 
 log = logging.getLogger(__name__)
 
@@ -164,18 +165,7 @@ def make_client(
 def raise_if_cancelling(err: BaseException) -> None:
     """Re-raise a cancellation that aiomqtt reported as an ``MqttError`` (it can, when the task
     is cancelled in the middle of an operation), so a reconnect loop never swallows a shutdown."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError from err
-
-
-def honour_swallowed_cancel() -> None:
-    """Raise ``CancelledError`` if this task was asked to stop but the request got swallowed on
-    the way (Python 3.11's wait_for, or a library turning it into an error or a normal end):
-    reconnect loops call it at the top of every round, so they never keep running after a stop."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
+    honour_swallowed_cancel(err)
 
 
 @dataclass

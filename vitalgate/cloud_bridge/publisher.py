@@ -140,10 +140,8 @@ class Publisher:
     async def _drain(self, client: aiomqtt.Client) -> None:
         acks = _AckTracker(client)
         unrouted = Backoff(0.2, 5.0)
-        task = asyncio.current_task()
         while True:
-            if task is not None and task.cancelling():  # a cancellation swallowed on the way
-                raise asyncio.CancelledError
+            honour_swallowed_cancel()
             self.outbox.changed.clear()
             entries = self.outbox.peek(self.batch)
             if not entries:
@@ -182,12 +180,10 @@ async def _wait_change_or_loss(changed: asyncio.Event, client: aiomqtt.Client) -
     together with the event: a cancellation (shutdown) then always lands in a plain wait.
     """
     lost: asyncio.Future[None] = client._disconnected  # aiomqtt has no public hook
-    task = asyncio.current_task()
     while not lost.done():
         # Python 3.11's wait_for can swallow a cancellation that races with its inner wait;
         # the task still counts it as pending: honour it here, at the latest a second later.
-        if task is not None and task.cancelling():
-            raise asyncio.CancelledError
+        honour_swallowed_cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(changed.wait(), 1.0)
             return

@@ -121,10 +121,8 @@ def create_app(config: ConsoleConfig, mqtt: MqttSettings, *, store: Path | None 
         )
 
         backoff = Backoff(mqtt.reconnect_min_s, mqtt.reconnect_max_s)
-        me = asyncio.current_task()
         while True:
-            if me is not None and me.cancelling():  # a cancellation swallowed on the way
-                raise asyncio.CancelledError
+            honour_swallowed_cancel()
             try:
                 async with contextlib.AsyncExitStack() as stack:
                     client, _ = await connect(stack, mqtt, client_id=f"vitalgate-console-{secrets.token_hex(4)}")

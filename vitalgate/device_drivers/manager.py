@@ -36,6 +36,7 @@ from bleak.exc import BleakError
 from vitalgate.config import BleSettings
 from vitalgate.errors import DeviceError, MalformedPayload
 from vitalgate.readings import DeviceOutput, Reading
+from vitalgate.service import honour_swallowed_cancel
 
 logger = logging.getLogger(__name__)
 
@@ -249,12 +250,10 @@ class ConnectionManager:
 
     async def _serve(self, worker: _Worker) -> None:
         failures = 0
-        me = asyncio.current_task()
         while True:
             # A cancellation swallowed on the way (bleak/bumble may turn one into an error)
             # still counts: honour it rather than wait for the next advertisement.
-            if me is not None and me.cancelling():
-                raise asyncio.CancelledError
+            honour_swallowed_cancel()
             self._set_state(worker, "waiting", "for an advertisement")
             await worker.seen.wait()
             worker.seen.clear()
