@@ -112,34 +112,72 @@ def running_max(x: Float, half: int) -> Float:
 
 def peaks(e: Float, distance: int) -> tuple[npt.NDArray[np.int64], Float]:
     """Local maxima above zero, thinned so no two are closer than ``distance``: the higher one
-    wins (``scipy.signal.find_peaks(e, distance=..., height=0)`` semantics)."""
+    wins, ties to the later one (after ``scipy.signal.find_peaks``' ``distance`` rule).
+
+    The greedy "highest first" thinning runs in vectorised rounds: a peak that beats every
+    undecided or kept peak within ``distance`` is kept (greedy would keep it too), and the peaks
+    within ``distance`` of a kept one are dropped; each round decides at least the best
+    undecided peak. The first round covers all peaks with range maxima from a sparse table; the
+    few peaks it leaves undecided are settled by gathering their neighbours.
+    """
     if len(e) < 3:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    rising = np.diff(e) > 0
-    falling = np.diff(e) < 0
-    # plateaus: a maximum is the middle of a flat top between a rise and a fall
-    d = np.sign(np.diff(e))
-    nz = np.flatnonzero(d)
-    if len(nz) < 2:
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
-    up_then_down = (d[nz[:-1]] > 0) & (d[nz[1:]] < 0)
-    left, right = nz[:-1][up_then_down] + 1, nz[1:][up_then_down]
-    pos = ((left + right) // 2).astype(np.int64)
+    d = np.diff(e)
+    if np.count_nonzero(d) == len(d):  # no plateau: a peak rises then falls
+        pos = np.flatnonzero((d[:-1] > 0) & (d[1:] < 0)) + 1
+    else:  # plateaus: a maximum is the middle of a flat top between a rise and a fall
+        sd = np.sign(d)
+        nz = np.flatnonzero(sd)
+        if len(nz) < 2:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        up_then_down = (sd[nz[:-1]] > 0) & (sd[nz[1:]] < 0)
+        pos = (nz[:-1][up_then_down] + 1 + nz[1:][up_then_down]) // 2
+    pos = pos.astype(np.int64)
     pos = pos[e[pos] > 0]
-    del rising, falling
     if distance <= 1 or len(pos) < 2:
         return pos, e[pos]
+    n = len(pos)
+    v = e[pos]
+    idx = np.arange(n)
     lo = np.searchsorted(pos, pos - distance + 1, side="left")
     hi = np.searchsorted(pos, pos + distance - 1, side="right")
-    keep = [True] * len(pos)
-    lo_l, hi_l = lo.tolist(), hi.tolist()
-    for j in np.argsort(e[pos], kind="stable")[::-1].tolist():  # per local maximum, highest first
-        if keep[j]:
-            for k in range(lo_l[j], hi_l[j]):
-                keep[k] = False
-            keep[j] = True
-    out = pos[np.asarray(keep, dtype=bool)]
+    # A neighbour beats a peak if higher, or as high and later.
+    table = [v]
+    while (1 << len(table)) <= int(np.max(hi - lo)):
+        prev, step = table[-1], 1 << (len(table) - 1)
+        table.append(np.maximum(prev, np.concatenate([prev[step:], np.full(step, -np.inf)])))
+    beaten = (_range_max(table, lo, idx) > v) | (_range_max(table, idx + 1, hi) >= v)
+    state = np.where(beaten, 0, 1).astype(np.int8)  # 0 undecided, 1 kept, -1 dropped
+    kept_before = np.concatenate([[0], np.cumsum(state)])  # kept peaks within the window
+    state[beaten & (kept_before[hi] - kept_before[lo] > 0)] = -1
+    offsets = np.arange(-int(np.max(idx - lo)), int(np.max(hi - idx)))
+    while True:  # later rounds: only the few undecided peaks, their neighbours gathered
+        u = np.flatnonzero(state == 0)
+        if len(u) == 0:
+            break
+        nb = u[:, None] + offsets[None, :]
+        inside = (nb >= lo[u][:, None]) & (nb < hi[u][:, None]) & (nb != u[:, None])
+        nb = np.clip(nb, 0, n - 1)
+        near_kept = (inside & (state[nb] == 1)).any(axis=1)
+        state[u[near_kept]] = -1
+        u, nb, inside = u[~near_kept], nb[~near_kept], inside[~near_kept]
+        vu, vn = v[u][:, None], v[nb]
+        wins = (vn > vu) | ((vn == vu) & (nb > u[:, None]))
+        state[u[~(inside & (state[nb] >= 0) & wins).any(axis=1)]] = 1
+    out = pos[state == 1]
     return out, e[out]
+
+
+def _range_max(table: list[Float], a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> Float:
+    """Maximum of ``table[0][a:b]`` per pair (``-inf`` where empty), from a sparse table."""
+    length = b - a
+    out = np.full(len(a), -np.inf)
+    for j in range(len(table)):
+        sel = (length >= (1 << j)) & (length < (2 << j)) if j < len(table) - 1 else length >= (1 << j)
+        if sel.any():
+            aj, bj = a[sel], b[sel]
+            out[sel] = np.maximum(table[j][aj], table[j][bj - (1 << j)])
+    return out
 
 
 def kurtosis_rows(a: Float) -> Float:
