@@ -105,6 +105,44 @@ def open_outbox(path: Path) -> tuple[dict[str, int], dict[str, bytes], str]:
     return copies, payloads, integrity
 
 
+# -- the shim itself ----------------------------------------------------------------------------
+
+_FILE_WRITER = """
+import os, sys
+from pathlib import Path
+d = Path(sys.argv[1])
+def write(name, data, sync):
+    fd = os.open(d / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.write(fd, data)
+    if sync == "fsync": os.fsync(fd)
+    if sync == "fdatasync": os.fdatasync(fd)
+    os.close(fd)
+write("a", b"one", "fsync")
+write("a", b"-two", None)  # written, never synced
+write("b", b"data", "fdatasync")
+write("c", b"never synced", None)
+write("gone", b"synced, then unlinked", "fsync")
+os.unlink(d / "gone")
+write("kept", b"synced, unlinked, directory not synced", "fsync")
+fd = os.open(d, os.O_RDONLY); os.fsync(fd); os.close(fd)  # the removal of gone is durable
+os.unlink(d / "kept")
+print("done", flush=True)
+import time; time.sleep(60)
+"""
+
+
+def test_shim_keeps_only_what_was_fsynced(shim: Path, tmp_path: Path) -> None:
+    cut = run_until_power_cut(shim, tmp_path, _FILE_WRITER, after=1)
+    files = {p.name: p.read_bytes() for p in cut.shadow.iterdir() if not p.name.startswith(".")}
+    assert files == {
+        "a": b"one",  # as of its fsync
+        "b": b"data",
+        "c": b"",  # the directory sync made its name durable, not its data
+        "kept": b"synced, unlinked, directory not synced",
+    }
+    assert cut.fsyncs == ["a", "b", "gone", "kept", "./"]
+
+
 # -- the outbox ---------------------------------------------------------------------------------
 
 _OUTBOX_WRITER = """
@@ -125,12 +163,17 @@ def payload(i: int) -> bytes:
     return b"reading %d " % i + b"x" * PAD
 
 
-def test_every_confirmed_put_survives_a_power_cut(shim: Path, tmp_path: Path) -> None:
-    cut = run_until_power_cut(shim, tmp_path, _OUTBOX_WRITER, "FULL", str(PAD))
-    # FULL: each commit fsyncs the WAL; checkpoints (WAL, then database) happened mid-run.
+@pytest.mark.parametrize(("after", "least_checkpoints"), [(120, 0), (CONFIRMATIONS, 1), (1000, 3)],
+                         ids=["before-checkpoint", "after-checkpoint", "three-checkpoints"])
+def test_every_confirmed_put_survives_a_power_cut(
+    shim: Path, tmp_path: Path, after: int, least_checkpoints: int
+) -> None:
+    """Cut in the first WAL, and after the WAL restarted over checkpointed frames."""
+    cut = run_until_power_cut(shim, tmp_path, _OUTBOX_WRITER, "FULL", str(PAD), after=after)
+    # FULL: each commit fsyncs the WAL; checkpoints (WAL, then database) happen every ~250 puts.
     assert cut.fsyncs.count("outbox.sqlite-wal") >= len(cut.confirmed)
     checkpoints = cut.checkpoints("outbox.sqlite")
-    assert checkpoints >= 1, "no checkpoint during the run: raise PAD or CONFIRMATIONS"
+    assert checkpoints >= least_checkpoints, "fewer checkpoints than planned: check PAD"
     print(f"FULL: {len(cut.confirmed)} confirmed, {cut.fsyncs.count('outbox.sqlite-wal')} WAL "
           f"fsync(s), {checkpoints} checkpoint(s)")
     copies, payloads, integrity = open_outbox(cut.shadow / "outbox.sqlite")

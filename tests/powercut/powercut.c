@@ -12,7 +12,9 @@
  * is gone from the directory is removed, and a name the shadow lacks appears empty (its data
  * was never synced). This matters: SQLite unlinks the rollback journal of its first transaction
  * (the switch to WAL) without syncing the directory, and syncs the directory only when it
- * first syncs the new WAL file. A stale journal in the shadow would roll the switch back.
+ * first syncs the new WAL file. A stale journal in the shadow would roll the switch back (and
+ * SQLite would then discard the WAL of the now empty database).
+ *
  * sync_file_range is not intercepted: it syncs neither metadata nor the whole file, so under
  * this worst-case model it makes nothing durable (SQLite does not call it).
  *
@@ -20,7 +22,9 @@
  * directory, so a test can see when and what was synced.
  *
  * The content is read with pread on the same descriptor (opening and closing another
- * descriptor of the file would drop the process's POSIX locks, which SQLite relies on).
+ * descriptor of the file would drop the process's POSIX locks, which SQLite relies on); only a
+ * write-only descriptor is read through a second one. Any failure ends the process (exit 97):
+ * a shadow that silently missed a sync would make the test meaningless.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -138,8 +142,15 @@ static void shadow_copy(int fd) {
     if (out < 0) die("cannot create", tmp);
     static char buf[1 << 16];
     off_t off = 0;
+    int in = fd, own = -1;
     for (;;) {
-        ssize_t r = pread(fd, buf, sizeof buf, off);
+        ssize_t r = pread(in, buf, sizeof buf, off);
+        if (r < 0 && errno == EBADF && own < 0) {
+            /* A write-only descriptor (SQLite never opens one): read through another one. */
+            if ((own = open(link, O_RDONLY | O_CLOEXEC)) < 0) die("cannot open", path);
+            in = own;
+            continue;
+        }
         if (r < 0) {
             if (errno == EINTR) continue;
             die("cannot read", path);
@@ -148,6 +159,7 @@ static void shadow_copy(int fd) {
         if (write_all(out, buf, (size_t)r) != 0) die("cannot write", tmp);
         off += r;
     }
+    if (own >= 0) close(own);
     if (close(out) != 0) die("cannot close", tmp);
     if (rename(tmp, dst) != 0) die("cannot rename to", dst);
     log_sync(shadow, rel);
