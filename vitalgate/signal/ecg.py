@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from vitalgate.signal import _numeric
 from vitalgate.signal.events import RhythmEvent, RhythmKind
-from vitalgate.signal.qrs import _validate, bandpass, detect_qrs
+from vitalgate.signal.qrs import _detect, _validate, decimate, decimation
 from vitalgate.signal.rhythm import DEFAULT, RhythmConfig, _runs, screen_beats
 
 SEGMENT_S = 5.0
@@ -63,16 +63,26 @@ def segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray[
     q = q or QualityConfig()
     seg = int(SEGMENT_S * fs)
     n_seg = max(1, int(np.ceil(len(x) / seg)))
-    pad = n_seg * seg - len(x)
-    f = bandpass(x, fs, 0.5, 40.0) if len(x) > 3 * 13 else x - np.median(x)
-    fp = np.pad(f, (0, pad), mode="edge").reshape(n_seg, seg)
-    xp = np.pad(x, (0, pad), mode="edge").reshape(n_seg, seg)
-    p2p = np.ptp(fp, axis=1)
-    hi, lo = xp.max(axis=1, keepdims=True), xp.min(axis=1, keepdims=True)
+    # Judged at 100-200 Hz, as the QRS detection: block means of the signal, the segment of each
+    # block by its first sample (segment edges fall inside a block for odd rates).
+    k = decimation(fs)
+    xd = decimate(x, k)
+    seg_of = np.minimum(np.arange(len(xd)) * k // seg, n_seg - 1)
+    starts = np.searchsorted(seg_of, np.arange(n_seg))
+    n_in = np.diff(np.concatenate([starts, [len(xd)]])).astype(np.float64)
+    fd = _numeric.bandpass(xd, fs / k, 0.5, 40.0) if len(xd) > 3 * 13 else xd - np.median(xd)
+    lo_f, hi_f = np.minimum.reduceat(fd, starts), np.maximum.reduceat(fd, starts)
+    p2p = hi_f - lo_f
+    lo, hi = np.minimum.reduceat(xd, starts), np.maximum.reduceat(xd, starts)
     tol = 1e-3 * np.maximum(hi - lo, 1e-9)
-    clipped = ((xp >= hi - tol).mean(axis=1) + (xp <= lo + tol).mean(axis=1)) > q.clip_fraction
+    at_edge = (xd >= (hi - tol)[seg_of]) | (xd <= (lo + tol)[seg_of])
+    clipped = np.add.reduceat(at_edge.astype(np.float64), starts) / n_in > q.clip_fraction
+    dev = fd - (np.add.reduceat(fd, starts) / n_in)[seg_of]
+    d2 = dev * dev
+    var = np.add.reduceat(d2, starts) / n_in
     with np.errstate(all="ignore"):
-        kurt = _numeric.kurtosis_rows(fp)
+        kurt = (np.add.reduceat(d2 * d2, starts) / n_in) / (var * var)
+    pad = n_seg * seg - len(x)
     lengths = np.full(n_seg, seg, dtype=float)
     lengths[-1] = seg - pad
     beats = np.bincount(np.minimum(r_peaks // seg, n_seg - 1), minlength=n_seg)
@@ -105,7 +115,7 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     """
     cfg = config or DEFAULT
     x = _validate(ecg, fs)
-    r = detect_qrs(x, fs)
+    r, vf = _detect(x, fs)
     seg = int(SEGMENT_S * fs)
     readable = segment_quality(x, fs, r, quality) if len(x) else np.zeros(0, dtype=bool)
     runs = _runs(~readable) * seg
@@ -113,6 +123,8 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     if len(r) >= 2:
         seg_of = np.minimum(r // seg, len(readable) - 1)
         usable = readable[seg_of[:-1]] & readable[seg_of[1:]]
+        for a, b in vf:  # an RR interval spanning VF is not a rhythm to screen (nor a pause)
+            usable &= (r[1:] <= a) | (r[:-1] >= b)
     else:
         usable = np.zeros(0, dtype=bool)
     rr = screen_beats(r / fs, cfg, usable=usable) if len(r) >= 2 else screen_beats(np.zeros(0), cfg)
@@ -122,6 +134,10 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     events += [
         RhythmEvent(RhythmKind.UNREADABLE, a / fs, b / fs, 0.9, detail="noise, clipping or electrode off")
         for a, b in unreadable
+    ]
+    events += [
+        _with_strip(RhythmEvent(RhythmKind.VF, a / fs, b / fs, 0.8, detail="ventricular flutter/fibrillation"), x, fs)
+        for a, b in np.minimum(vf, len(x))
     ]
     events.sort(key=lambda e: e.start_s)
     return EcgScreening(r, af, events, unreadable, float(fs), len(x))

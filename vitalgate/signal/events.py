@@ -23,6 +23,7 @@ class RhythmKind(StrEnum):
     TACHYCARDIA = "tachycardia"
     ECTOPY = "ectopy"  # frequent ectopic beats
     UNREADABLE = "unreadable"
+    VF = "vf"  # ventricular flutter/fibrillation (no QRS complexes: no beats are reported in it)
 
 
 @dataclass(frozen=True, slots=True)
