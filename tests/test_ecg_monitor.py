@@ -57,6 +57,7 @@ def samples(at: datetime = T0) -> EcgSamples:
     (RhythmKind.BRADYCARDIA, "ecg_bradycardia", Severity.WARNING),
     (RhythmKind.TACHYCARDIA, "ecg_tachycardia", Severity.WARNING),
     (RhythmKind.ECTOPY, "ecg_ectopy", Severity.INFO),
+    (RhythmKind.VF, "ecg_vf", Severity.CRITICAL),
 ])
 def test_each_rhythm_event_becomes_its_alert(tmp_path: Path, kind: RhythmKind, rule: str,
                                              severity: Severity) -> None:

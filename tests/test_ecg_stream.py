@@ -73,3 +73,24 @@ def test_rr_stream_refuses_nonsense() -> None:
 
     with pytest.raises(SignalError, match="positive"):
         RrStream().feed([0.8, -0.1])
+
+
+def test_stream_reports_ventricular_flutter_not_a_pause(shared_data: Path) -> None:
+    """207's long ventricular flutter (1540.9-1638.7 s), streamed in 130-sample chunks: VF
+    events inside it, once each, and no pause for the beats VF does not have."""
+    x, fs, _, _ = mitdb(shared_data, "207")
+    a, b = int(1480 * fs), int(1700 * fs)
+    stream = EcgStream(fs)
+    events = []
+    for i in range(a, b, 130):
+        events += stream.feed(x[i : min(i + 130, b)])
+    events += stream.flush()
+    vf = [e for e in events if e.kind is RhythmKind.VF]
+    assert vf  # measured: 3 runs of windows
+    for e in vf:
+        assert 1540.9 - 4.0 <= 1480 + e.start_s and 1480 + e.end_s <= 1638.7 + 4.0, e
+        assert e.strip_mv is not None
+    starts = [e.start_s for e in vf]
+    assert len(set(starts)) == len(starts)  # each reported once
+    pauses = [e for e in events if e.kind is RhythmKind.PAUSE]
+    assert not [e for e in pauses if 1540.9 <= 1480 + e.start_s <= 1638.7], pauses

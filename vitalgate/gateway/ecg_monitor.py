@@ -34,6 +34,8 @@ RULES: dict[RhythmKind, tuple[str, Severity]] = {
     RhythmKind.BRADYCARDIA: ("ecg_bradycardia", Severity.WARNING),
     RhythmKind.TACHYCARDIA: ("ecg_tachycardia", Severity.WARNING),
     RhythmKind.ECTOPY: ("ecg_ectopy", Severity.INFO),
+    # VF: no cardiac output; ERC 2021 resuscitation guideline: call the emergency number at once.
+    RhythmKind.VF: ("ecg_vf", Severity.CRITICAL),
 }
 MAX_STRIP_SAMPLES = 60_000
 
@@ -103,7 +105,7 @@ class EcgMonitor:
         local = start.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
         what = {"af": "atrial fibrillation/flutter", "pause": f"a pause ({e.detail})",
                 "bradycardia": "sustained bradycardia", "tachycardia": "sustained tachycardia",
-                "ectopy": "frequent premature beats"}[e.kind.value]
+                "ectopy": "frequent premature beats", "vf": "ventricular flutter/fibrillation"}[e.kind.value]
         reason = (f"ECG from {device.model or device.address} shows {what} from {local}"
                   f" ({e.end_s - e.start_s:.0f} s so far, confidence {e.confidence:.0%}); review the strip")
         strip = None

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from vitalgate.errors import SignalError
 from vitalgate.signal.ecg import QualityConfig, segment_quality
 from vitalgate.signal.events import RhythmEvent, RhythmKind
-from vitalgate.signal.qrs import MAX_FS, MIN_FS, detect_qrs
+from vitalgate.signal.qrs import MAX_FS, MIN_FS, _detect
 from vitalgate.signal.rhythm import DEFAULT, RhythmConfig, screen_beats
 
 
@@ -36,6 +36,7 @@ class _RhythmTracker:
         self.last_end: dict[RhythmKind, float] = {}
         self.open_af: RhythmEvent | None = None
         self.final = False  # the stream ended: decide up to the newest beat
+        self.vf: deque[tuple[float, float]] = deque(maxlen=64)  # VF seen (no beats: no pause there)
 
     def add(self, times: npt.NDArray[np.float64]) -> list[RhythmEvent]:
         for t in times:
@@ -77,6 +78,8 @@ class _RhythmTracker:
         for e in res.events:  # other events: once each, when complete
             if e.kind is RhythmKind.AF or e.end_s >= last - 1.0 or e.start_s <= self.last_end.get(e.kind, -1.0):
                 continue
+            if e.kind is RhythmKind.PAUSE and any(a < e.end_s and e.start_s < b for a, b in self.vf):
+                continue  # the "pause" is ventricular fibrillation, reported as such
             self.last_end[e.kind] = e.end_s
             out.append(e)
         return out
@@ -129,6 +132,7 @@ class EcgStream:
         self.done_until = 0  # absolute index up to which beats are final
         self.tracker = _RhythmTracker(self.cfg)
         self.r_peaks: deque[int] = deque(maxlen=20_000)
+        self.vf_reported_until = -1.0
 
     @property
     def samples_seen(self) -> int:
@@ -154,8 +158,9 @@ class EcgStream:
 
     def _detect(self, *, final: bool) -> list[RhythmEvent]:
         buf = self.buffer
-        r = detect_qrs(buf, self.fs)
+        r, vf = _detect(buf, self.fs)
         edge = len(buf) if final else len(buf) - int(self.MARGIN_S * self.fs)
+        vf_events = self._vf_events(vf, edge)
         lo = max(self.done_until - self.start, int(0.5 * self.fs) if self.start else 0)
         new = r[(r >= lo) & (r < edge)]
         ok = segment_quality(buf, self.fs, r, self.quality)
@@ -166,8 +171,21 @@ class EcgStream:
         if self.r_peaks:
             absolute = absolute[absolute > self.r_peaks[-1] + int(0.2 * self.fs)]
         self.r_peaks.extend(int(v) for v in absolute)
-        events = self.tracker.add(absolute / self.fs)
+        events = vf_events + self.tracker.add(absolute / self.fs)
         return [self._strip(e) for e in events]
+
+    def _vf_events(self, vf: npt.NDArray[np.int64], edge: int) -> list[RhythmEvent]:
+        """VF windows of the buffer, reported once each (a run still growing at the newest
+        edge waits); the tracker learns them so the beat gap they leave is not a pause."""
+        out = []
+        for a, b in vf:
+            start, end = (self.start + int(a)) / self.fs, (self.start + int(b)) / self.fs
+            self.tracker.vf.append((start, end))
+            if b >= edge or start < self.vf_reported_until:
+                continue
+            self.vf_reported_until = end
+            out.append(RhythmEvent(RhythmKind.VF, start, end, 0.8, detail="ventricular flutter/fibrillation"))
+        return out
 
     def _strip(self, e: RhythmEvent) -> RhythmEvent:
         a = max(int((e.start_s - 2.0) * self.fs), self.start)
