@@ -88,7 +88,8 @@ def test_stream_reports_ventricular_flutter_not_a_pause(shared_data: Path) -> No
     vf = [e for e in events if e.kind is RhythmKind.VF]
     assert vf  # measured: 5 runs of windows, covering 48 of the 98 s
     for e in vf:
-        assert 1480 + e.start_s >= 1540.9 - 4.0 and 1480 + e.end_s <= 1638.7 + 4.0, e
+        assert 1480 + e.start_s >= 1540.9 - 4.0, e  # inside the reference episode (4-s windows)
+        assert 1480 + e.end_s <= 1638.7 + 4.0, e
         assert e.strip_mv is not None
     starts = [e.start_s for e in vf]
     assert len(set(starts)) == len(starts)  # each reported once
