@@ -24,6 +24,11 @@ MIN_FS, MAX_FS = 100.0, 1000.0
 THRESHOLD = 0.22
 #: Minimum distance between two beats (s).
 REFRACTORY_S = 0.25
+#: Search back for a missed beat in RR intervals longer than this many local RRs (Pan and
+#: Tompkins: 1.66); below 1.66 x, only for a premature beat: its coupling interval shorter than
+#: ``PREMATURE`` x the pause after it.
+SEARCH_BACK_RR = 1.4
+PREMATURE = 0.8
 
 
 def _validate(ecg: npt.ArrayLike, fs: float) -> npt.NDArray[np.float64]:
@@ -300,12 +305,16 @@ def _refine(x: npt.NDArray[np.float64], f: npt.NDArray[np.float64], r: npt.NDArr
 
 def _search_back(beats: npt.NDArray[np.int64], cand: npt.NDArray[np.int64], h: npt.NDArray[np.float64],
                  level: npt.NDArray[np.float64], fs: float) -> npt.NDArray[np.int64]:
-    """In gaps longer than 1.66 x the local RR, accept the largest candidate above half threshold."""
+    """In gaps longer than 1.66 x the local RR (Pan and Tompkins), accept the largest candidate
+    above half threshold. A premature beat too small for the threshold leaves a gap of only
+    1.4-2 x (its coupling interval plus the pause after it): from ``SEARCH_BACK_RR`` x, a
+    candidate that early in the gap is accepted too. (Not any candidate: AF has long intervals
+    of its own, and a T or f wave halfway through one is no beat.)"""
     if len(beats) < 3:
         return beats
     rr = np.diff(beats)
     local = _numeric.running_median(rr.astype(np.float64), 9)
-    gaps = np.flatnonzero(rr > 1.66 * local)
+    gaps = np.flatnonzero(rr > SEARCH_BACK_RR * local)
     if len(gaps) == 0:
         return beats
     # Candidates strictly inside each gap (the gaps are disjoint), 300 ms off both beats.
@@ -317,6 +326,13 @@ def _search_back(beats: npt.NDArray[np.int64], cand: npt.NDArray[np.int64], h: n
     if not inside.any():
         return beats
     g, c, hv = gap_of[inside], cand[inside], h[inside]
+    # Past 1.66 x any beat; in a shorter gap only a premature one (the pause after it longer).
+    long_gap = rr[gaps[g]] > 1.66 * local[gaps[g]]
+    premature = (c - beats[gaps[g]]) < PREMATURE * (beats[gaps[g] + 1] - c)
+    ok = long_gap | premature
+    g, c, hv = g[ok], c[ok], hv[ok]
+    if len(g) == 0:
+        return beats
     order = np.lexsort((hv, g))  # by gap, then height: the last of each gap is its largest
     last = np.concatenate([g[order][1:] != g[order][:-1], [True]])
     extra = c[order][last]
