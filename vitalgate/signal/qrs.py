@@ -272,7 +272,7 @@ def _detect(x: npt.NDArray[np.float64], fs: float) -> tuple[npt.NDArray[np.int64
     keep = h >= THRESHOLD * level
     beats = cand[keep]
     beats = _search_back(beats, cand, h, level, fsd)
-    beats = _drop_t_waves(beats, e, fsd)
+    beats = _drop_t_waves(beats, e, xd, fsd)
     r = _refine(x, f, _locate_r(f, beats, fsd), k, fs)
     hop = max(1, round(VF_HOP_S * fsd))
     per = max(1, round(VF_WINDOW_S * fsd) // hop)
@@ -339,13 +339,25 @@ def _search_back(beats: npt.NDArray[np.int64], cand: npt.NDArray[np.int64], h: n
     return np.sort(np.concatenate([beats, extra.astype(beats.dtype)]))
 
 
-def _drop_t_waves(beats: npt.NDArray[np.int64], e: npt.NDArray[np.float64], fs: float) -> npt.NDArray[np.int64]:
-    """A detection within 360 ms of the previous one with much less energy is its T wave."""
+def _drop_t_waves(beats: npt.NDArray[np.int64], e: npt.NDArray[np.float64], xd: npt.NDArray[np.float64],
+                  fs: float) -> npt.NDArray[np.int64]:
+    """A detection within 360 ms of the previous one is its T wave when its steepest slope is
+    under half the previous QRS's (Pan and Tompkins' rule), or when it has under half its energy
+    and comes before 0.6 x the local RR: a premature QRS is as steep as a sinus one or steeper,
+    a T wave is not."""
     if len(beats) < 2:
         return beats
-    close = np.diff(beats) < round(0.36 * fs)
+    rr = np.diff(beats)
+    close = rr < round(0.36 * fs)
+    if not close.any():
+        return beats
+    d = np.abs(np.diff(xd, prepend=xd[0]))
+    offsets = np.arange(-round(0.1 * fs), round(0.05 * fs) + 1)
+    slope = d[np.clip(beats[:, None] + offsets[None, :], 0, len(d) - 1)].max(axis=1)
+    flat = slope[1:] < 0.5 * slope[:-1]
     weak = e[beats[1:]] < 0.5 * e[beats[:-1]]
-    drop = np.concatenate([[False], close & weak])
+    early = rr < 0.6 * _numeric.running_median(rr.astype(np.float64), 9)
+    drop = np.concatenate([[False], close & (flat | (weak & early))])
     return np.asarray(beats[~drop], dtype=np.int64)
 
 
