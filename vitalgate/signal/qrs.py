@@ -21,7 +21,7 @@ from vitalgate.signal import _numeric
 
 MIN_FS, MAX_FS = 100.0, 1000.0
 #: Fraction of the running level of candidate peaks a beat must reach.
-THRESHOLD = 0.22
+THRESHOLD = 0.2
 #: Minimum distance between two beats (s).
 REFRACTORY_S = 0.25
 #: Search back for a missed beat in RR intervals longer than this many local RRs (Pan and
