@@ -33,7 +33,9 @@ def test_exclude_vf_leaves_ventricular_flutter_out_of_the_qrs_comparison(shared_
     a, b = json.loads(plain.splitlines()[0]), json.loads(ec57.splitlines()[0])
     assert b["beats"] == a["beats"] == 1860  # no reference beat lies inside [ ... ]
     assert b["tp"] == a["tp"]
-    assert b["fp"] < a["fp"] - 100  # the flutter waves detected as beats are no longer counted
+    # the flutter waves still detected as beats at the episodes' edges are no longer counted
+    # (measured 13 -> 9; before the VF detection ran on sliding windows, 167 -> ~15)
+    assert b["fp"] < a["fp"]
     assert b["ppv"] >= 0.99
 
 

@@ -21,9 +21,14 @@ from vitalgate.signal import _numeric
 
 MIN_FS, MAX_FS = 100.0, 1000.0
 #: Fraction of the running level of candidate peaks a beat must reach.
-THRESHOLD = 0.22
+THRESHOLD = 0.2
 #: Minimum distance between two beats (s).
 REFRACTORY_S = 0.25
+#: Search back for a missed beat in RR intervals longer than this many local RRs (Pan and
+#: Tompkins: 1.66); below 1.66 x, only for a premature beat: its coupling interval shorter than
+#: ``PREMATURE`` x the pause after it.
+SEARCH_BACK_RR = 1.4
+PREMATURE = 0.8
 
 
 def _validate(ecg: npt.ArrayLike, fs: float) -> npt.NDArray[np.float64]:
@@ -145,42 +150,103 @@ def detect_qrs(ecg: npt.ArrayLike, fs: float) -> npt.NDArray[np.int64]:
 #: Ventricular flutter/fibrillation: Kuo-Dillman "VF filter" leakage below this (4-s windows).
 VF_LEAKAGE = 0.406
 VF_WINDOW_S = 4.0
+#: Windows start every two seconds; a VF episode is a run of windows that all look like VF on
+#: weaker evidence (leakage and baseline fraction below these), one of them at least on the
+#: published leakage threshold.
+VF_HOP_S = 2.0
+VF_WEAK_LEAKAGE = 0.7
+VF_BASELINE = 0.5
+#: Windows with fewer detections per second than this are not examined.
+VF_MIN_RATE_HZ = 1.5
+
+
+def vf_features(xd: npt.NDArray[np.float64], fsd: float,
+                starts: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``(leakage, baseline fraction)`` of the ``VF_WINDOW_S`` windows of ``xd`` at ``starts``;
+    the leakage is only computed (else 1.0) where the baseline fraction is under ``VF_BASELINE``.
+
+    Baseline fraction: the share of samples within 20 % of the window's amplitude (its 99th
+    percentile) of the baseline. A rhythm with QRS complexes spends most of its time near the
+    isoelectric line (~0.6-0.9 on MITDB); VF, a continuous oscillation, does not (~0.2-0.4).
+    After the "count" features of Jekova I, Physiol Meas 2007;28:289-309.
+
+    Leakage: Kuo and Dillman's VF filter. The signal is added to itself shifted by half its
+    mean period, ``N = round(pi * sum|x| / sum|dx|)``; a sinusoid cancels (little leakage),
+    QRS complexes do not. Kuo S, Dillman R. Computer detection of ventricular fibrillation.
+    Computers in Cardiology 1978:347-349; Amann A et al., IEEE Trans Biomed Eng
+    2005;52(5):797-810 (comparison on MITDB/CUDB).
+    """
+    w = round(VF_WINDOW_S * fsd)
+    m = max(2, round(0.5 * fsd))  # baseline out (about 1 Hz high-pass), window by window
+    pad = m // 2
+    idx = np.clip(starts[:, None] - pad + np.arange(w + m)[None, :], 0, len(xd) - 1)
+    c = np.cumsum(xd[idx], axis=1)
+    c = np.concatenate([np.zeros((len(starts), 1)), c], axis=1)
+    y = xd[idx[:, pad : pad + w]] - (c[:, m:] - c[:, :-m])[:, :w] / m
+    a = np.abs(y)
+    kth = int(0.99 * (w - 1))  # the 99th percentile: a spike does not set the scale
+    top = np.partition(a, kth, axis=1)[:, kth]
+    base = np.count_nonzero(a < 0.2 * top[:, None], axis=1) / w
+    leak = np.ones(len(starts))
+    sel = np.flatnonzero(base < VF_BASELINE)
+    if len(sel):
+        y, a = y[sel], a[sel]
+        period = np.pi * a.sum(axis=1) / np.maximum(np.abs(np.diff(y, axis=1)).sum(axis=1), 1e-12)
+        half = np.clip(np.round(period), 1, w - 1).astype(np.int64)
+        j = np.arange(w)[None, :]
+        valid = j >= half[:, None]
+        shifted = np.take_along_axis(y, np.maximum(j - half[:, None], 0), axis=1)
+        num = np.where(valid, np.abs(y + shifted), 0.0).sum(axis=1)
+        den = np.where(valid, a + np.abs(shifted), 0.0).sum(axis=1)
+        leak[sel] = num / np.maximum(den, 1e-12)
+    return np.asarray(leak, dtype=np.float64), np.asarray(base, dtype=np.float64)
 
 
 def vf_windows(xd: npt.NDArray[np.float64], fsd: float,
                candidates: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.bool_]:
-    """Per ``VF_WINDOW_S`` window of a (decimated) ECG: ``True`` where it is ventricular
+    """Per ``VF_HOP_S`` slot of a (decimated) ECG: ``True`` where it is ventricular
     flutter/fibrillation, a quasi-sinusoid with no QRS complexes.
 
-    The VF-filter leakage of Kuo and Dillman: the signal is added to itself shifted by half its
-    mean period, ``N = round(pi * sum|x| / sum|dx|)``; a sinusoid cancels (little leakage),
-    QRS complexes do not. Threshold 0.406 as published. Isolated one-window gaps between VF
-    windows count as VF. Kuo S, Dillman R. Computer detection of ventricular fibrillation.
-    Computers in Cardiology 1978:347-349; Amann A et al., IEEE Trans Biomed Eng
-    2005;52(5):797-810 (comparison on MITDB/CUDB). ``candidates`` limits the work to some
-    windows (the others are not VF).
+    ``VF_WINDOW_S`` windows start at every slot (``candidates``, per window start, limits the
+    work to some windows: the others are not VF). A window is VF-like when its leakage is under
+    ``VF_WEAK_LEAKAGE`` and its baseline fraction under ``VF_BASELINE`` (see
+    :func:`vf_features`); a run of VF-like windows is VF when one of them has the published
+    leakage under ``VF_LEAKAGE`` (VF is a sustained state: the strong evidence of part of an
+    episode carries its weaker stretches: coarser waves, changing period). A slot is VF when
+    half the windows covering it are.
     """
+    hop = max(1, round(VF_HOP_S * fsd))
     w = round(VF_WINDOW_S * fsd)
-    n = len(xd) // w
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    vf = np.zeros(n, dtype=bool)
-    rows = np.flatnonzero(candidates[:n]) if candidates is not None else np.arange(n)
+    per = max(1, w // hop)
+    n = len(xd) // hop
+    nwin = max(0, (len(xd) - w) // hop + 1)
+    out = np.zeros(n, dtype=bool)
+    if nwin == 0:
+        return out
+    rows = np.flatnonzero(candidates[:nwin]) if candidates is not None else np.arange(nwin)
     if len(rows) == 0:
-        return vf
-    y = xd - moving_average(xd, round(0.5 * fsd))  # baseline out (about 1 Hz high-pass)
-    y = y[: n * w].reshape(n, w)[rows]
-    period = np.pi * np.abs(y).sum(axis=1) / np.maximum(np.abs(np.diff(y, axis=1)).sum(axis=1), 1e-12)
-    half = np.clip(np.round(period), 1, w - 1).astype(np.int64)
-    j = np.arange(w)[None, :]
-    valid = j >= half[:, None]
-    shifted = np.take_along_axis(y, np.maximum(j - half[:, None], 0), axis=1)
-    num = np.where(valid, np.abs(y + shifted), 0.0).sum(axis=1)
-    den = np.where(valid, np.abs(y) + np.abs(shifted), 0.0).sum(axis=1)
-    vf[rows] = num < VF_LEAKAGE * np.maximum(den, 1e-12)
-    if n > 2:
-        vf[1:-1] |= vf[:-2] & vf[2:]
-    return np.asarray(vf)
+        return out
+    # VF lies at 3-8 Hz: the features are computed at half the rate (50-100 Hz), half the work.
+    k2 = 2 if fsd >= 100 else 1
+    leak, base = vf_features(decimate(xd, k2), fsd / k2, rows * hop // k2)
+    like = np.zeros(nwin + 2, dtype=bool)
+    strong = np.zeros(nwin + 2, dtype=bool)
+    like[rows + 1] = (leak < VF_WEAK_LEAKAGE) & (base < VF_BASELINE)
+    strong[rows + 1] = leak < VF_LEAKAGE
+    like |= strong
+    # Runs of VF-like windows that hold a strong one.
+    d = np.diff(like.astype(np.int8))
+    a, b = np.flatnonzero(d == 1), np.flatnonzero(d == -1)  # window runs [a, b)
+    cs = np.concatenate([[0], np.cumsum(strong[1:])])
+    good = cs[b] - cs[a] > 0
+    win = np.zeros(nwin + 1, dtype=np.int64)
+    np.add.at(win, a[good], 1)
+    np.add.at(win, b[good], -1)
+    vfwin = np.cumsum(win)[:nwin] > 0
+    # Windows covering each slot: starts s - per + 1 .. s.
+    cover = np.convolve(vfwin.astype(np.int64), np.ones(per, dtype=np.int64))[:n] if n else vfwin
+    out[: len(cover)] = cover[:n] >= max(1, per // 2)
+    return out
 
 
 def _detect(x: npt.NDArray[np.float64], fs: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -206,11 +272,14 @@ def _detect(x: npt.NDArray[np.float64], fs: float) -> tuple[npt.NDArray[np.int64
     keep = h >= THRESHOLD * level
     beats = cand[keep]
     beats = _search_back(beats, cand, h, level, fsd)
-    beats = _drop_t_waves(beats, e, fsd)
+    beats = _drop_t_waves(beats, e, xd, fsd)
     r = _refine(x, f, _locate_r(f, beats, fsd), k, fs)
-    w = round(VF_WINDOW_S * fsd) * k
-    # VF makes the detector fire at 150-300/min: only such windows are examined.
-    fast = np.bincount(r // w, minlength=len(x) // w + 1) >= VF_WINDOW_S * 2.0
+    hop = max(1, round(VF_HOP_S * fsd))
+    per = max(1, round(VF_WINDOW_S * fsd) // hop)
+    w = hop * k
+    # VF makes the detector fire at 90-300/min: only such windows are examined.
+    counts = np.bincount(r // w, minlength=len(x) // w + per + 1)
+    fast = np.convolve(counts, np.ones(per, dtype=np.int64))[per - 1 :] >= VF_WINDOW_S * VF_MIN_RATE_HZ
     vf = vf_windows(xd, fsd, fast) if fast.any() else np.zeros(0, dtype=bool)
     if not vf.any():
         return r, none
@@ -236,12 +305,16 @@ def _refine(x: npt.NDArray[np.float64], f: npt.NDArray[np.float64], r: npt.NDArr
 
 def _search_back(beats: npt.NDArray[np.int64], cand: npt.NDArray[np.int64], h: npt.NDArray[np.float64],
                  level: npt.NDArray[np.float64], fs: float) -> npt.NDArray[np.int64]:
-    """In gaps longer than 1.66 x the local RR, accept the largest candidate above half threshold."""
+    """In gaps longer than 1.66 x the local RR (Pan and Tompkins), accept the largest candidate
+    above half threshold. A premature beat too small for the threshold leaves a gap of only
+    1.4-2 x (its coupling interval plus the pause after it): from ``SEARCH_BACK_RR`` x, a
+    candidate that early in the gap is accepted too. (Not any candidate: AF has long intervals
+    of its own, and a T or f wave halfway through one is no beat.)"""
     if len(beats) < 3:
         return beats
     rr = np.diff(beats)
     local = _numeric.running_median(rr.astype(np.float64), 9)
-    gaps = np.flatnonzero(rr > 1.66 * local)
+    gaps = np.flatnonzero(rr > SEARCH_BACK_RR * local)
     if len(gaps) == 0:
         return beats
     # Candidates strictly inside each gap (the gaps are disjoint), 300 ms off both beats.
@@ -253,19 +326,38 @@ def _search_back(beats: npt.NDArray[np.int64], cand: npt.NDArray[np.int64], h: n
     if not inside.any():
         return beats
     g, c, hv = gap_of[inside], cand[inside], h[inside]
+    # Past 1.66 x any beat; in a shorter gap only a premature one (the pause after it longer).
+    long_gap = rr[gaps[g]] > 1.66 * local[gaps[g]]
+    premature = (c - beats[gaps[g]]) < PREMATURE * (beats[gaps[g] + 1] - c)
+    ok = long_gap | premature
+    g, c, hv = g[ok], c[ok], hv[ok]
+    if len(g) == 0:
+        return beats
     order = np.lexsort((hv, g))  # by gap, then height: the last of each gap is its largest
     last = np.concatenate([g[order][1:] != g[order][:-1], [True]])
     extra = c[order][last]
     return np.sort(np.concatenate([beats, extra.astype(beats.dtype)]))
 
 
-def _drop_t_waves(beats: npt.NDArray[np.int64], e: npt.NDArray[np.float64], fs: float) -> npt.NDArray[np.int64]:
-    """A detection within 360 ms of the previous one with much less energy is its T wave."""
+def _drop_t_waves(beats: npt.NDArray[np.int64], e: npt.NDArray[np.float64], xd: npt.NDArray[np.float64],
+                  fs: float) -> npt.NDArray[np.int64]:
+    """A detection within 360 ms of the previous one is its T wave when its steepest slope is
+    under half the previous QRS's (Pan and Tompkins' rule), or when it has under half its energy
+    and comes before 0.6 x the local RR: a premature QRS is as steep as a sinus one or steeper,
+    a T wave is not."""
     if len(beats) < 2:
         return beats
-    close = np.diff(beats) < round(0.36 * fs)
+    rr = np.diff(beats)
+    close = rr < round(0.36 * fs)
+    if not close.any():
+        return beats
+    d = np.abs(np.diff(xd, prepend=xd[0]))
+    offsets = np.arange(-round(0.1 * fs), round(0.05 * fs) + 1)
+    slope = d[np.clip(beats[:, None] + offsets[None, :], 0, len(d) - 1)].max(axis=1)
+    flat = slope[1:] < 0.5 * slope[:-1]
     weak = e[beats[1:]] < 0.5 * e[beats[:-1]]
-    drop = np.concatenate([[False], close & weak])
+    early = rr < 0.6 * _numeric.running_median(rr.astype(np.float64), 9)
+    drop = np.concatenate([[False], close & (flat | (weak & early))])
     return np.asarray(beats[~drop], dtype=np.int64)
 
 
