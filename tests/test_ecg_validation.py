@@ -72,11 +72,12 @@ def test_af_found_from_ecg_in_mitdb_af_records(shared_data: Path, rec: str) -> N
     se = (det & ref).sum() / ref.sum()
     assert result.af_episodes.dtype == np.int64
     assert result.af_episodes.shape[1] == 2
-    assert se >= {"201": 0.95, "202": 0.75, "203": 0.90}[rec]  # measured 0.968, 0.783, 0.940
+    assert se >= {"201": 0.98, "202": 0.93, "203": 0.95}[rec]  # measured 0.995, 0.950, 0.970
 
 
-@pytest.mark.parametrize("rec", ["100", "109", "119", "112"])
+@pytest.mark.parametrize("rec", ["100", "109", "119", "112", "200", "207", "105", "108"])
 def test_no_af_on_sinus_lbbb_or_bigeminy(shared_data: Path, rec: str) -> None:
+    """Sinus, LBBB, ventricular bigeminy (119, 200), VT and flutter (207), noise (105, 108)."""
     x, fs, _, _ = mitdb(shared_data, rec)
     assert screen_ecg(x, fs).af_episodes.shape == (0, 2)
 
@@ -93,8 +94,8 @@ def test_af_from_rr_only_on_afdb(shared_data: Path) -> None:
         total += float(t[-1] - t[0])
     se = tp / ref_total
     sp = (total - ref_total - (detected - tp)) / (total - ref_total)
-    assert se >= 0.96  # measured 0.970 on these five records
-    assert sp >= 0.96  # measured 0.970
+    assert se >= 0.98  # measured 0.993 on these five records
+    assert sp >= 0.98  # measured 0.990
 
 
 def test_a_day_of_sinus_rhythm_raises_no_af(shared_data: Path) -> None:
@@ -118,9 +119,9 @@ def test_home_device_recordings(shared_data: Path) -> None:
     fp = sum(v for (lab, c), v in calls.items() if c == "A" and lab != "A")
     fn = n["A"] - tp
     f1 = 2 * tp / (2 * tp + fp + fn)
-    # measured: F1 0.649, normal called AF 3.0 %, other rhythm called AF 10.8 %, noisy called AF
-    # 11/30 — short of the goals (F1 0.90, 2 %, 5 %, none); see docs/ecg-screening.md
-    assert f1 >= 0.62
-    assert calls.get(("N", "A"), 0) / n["N"] <= 0.04
-    assert calls.get(("O", "A"), 0) / n["O"] <= 0.13
-    assert calls.get(("~", "A"), 0) <= 13
+    # measured: F1 0.701, normal called AF 1.7 %, other rhythm called AF 5.0 %, noisy called AF
+    # 4/30 — F1 and noisy short of the goals (F1 0.90, none); see docs/ecg-screening.md
+    assert f1 >= 0.68
+    assert calls.get(("N", "A"), 0) / n["N"] <= 0.02
+    assert calls.get(("O", "A"), 0) / n["O"] <= 0.05
+    assert calls.get(("~", "A"), 0) <= 5

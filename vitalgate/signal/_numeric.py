@@ -180,6 +180,20 @@ def _range_max(table: list[Float], a: npt.NDArray[np.int64], b: npt.NDArray[np.i
     return out
 
 
+def exp_smooth(x: Float, alpha: float) -> Float:
+    """Exponential averaging ``y[n] = (1 - alpha) y[n-1] + alpha x[n]`` (causal), as one
+    convolution with its impulse response truncated at 1e-4; over the first items the weights
+    are renormalised over the part inside the series (so it starts at ``x[0]``, not at 0)."""
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) == 0 or not 0.0 < alpha < 1.0:
+        return x.copy()
+    taps = int(np.ceil(np.log(1e-4) / np.log(1.0 - alpha)))
+    h = alpha * (1.0 - alpha) ** np.arange(taps + 1)
+    num = np.convolve(x, h)[: len(x)]
+    den = np.cumsum(h)[np.minimum(np.arange(len(x)), taps)]
+    return np.asarray(num / den, dtype=np.float64)
+
+
 def kurtosis_rows(a: Float) -> Float:
     """Pearson kurtosis (normal = 3) of each row; ``nan`` for a constant row."""
     d = a - a.mean(axis=1, keepdims=True)

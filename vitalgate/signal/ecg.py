@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from vitalgate.signal import _numeric
 from vitalgate.signal.events import RhythmEvent, RhythmKind
-from vitalgate.signal.qrs import _detect, _validate, decimate, decimation
+from vitalgate.signal.qrs import _detect, _validate, decimate, decimation, moving_average
 from vitalgate.signal.rhythm import DEFAULT, RhythmConfig, _runs, screen_beats
 
 SEGMENT_S = 5.0
@@ -95,6 +95,38 @@ def segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray[
     return np.asarray(ok)
 
 
+def ventricular_beats(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64],
+                      max_diff: float) -> npt.NDArray[np.bool_]:
+    """Per beat: ``True`` where its QRS (160 ms around the R peak, baseline removed) differs from
+    the median shape of its neighbourhood (the 128 beats around it) by more than ``max_diff``
+    of that shape's size (RMS of the difference / RMS of the template): a ventricular (or
+    aberrant) beat. Conducted beats, in sinus rhythm and in AF alike, share the dominant shape;
+    premature ventricular beats do not (wide, larger, another axis)."""
+    if len(r) < 8 or max_diff <= 0.0:
+        return np.zeros(len(r), dtype=bool)
+    k = decimation(fs)
+    xd = decimate(x, k)
+    fsd = fs / k
+    y = xd - moving_average(xd, round(0.2 * fsd))
+    h = max(2, round(0.08 * fsd))
+    rd = np.clip(r // k, h, len(y) - h - 1)
+    w = y[rd[:, None] + np.arange(-h, h + 1)[None, :]]
+    w = w - w.mean(axis=1, keepdims=True)
+    # The template is the median shape of the beats that did not come early: in bigeminy half
+    # the beats are premature ventricular ones, and they must not shape the template.
+    rr_before = np.diff(r, prepend=r[0] - np.median(np.diff(r)))
+    block = 64
+    template = np.empty_like(w)
+    for i in range(0, len(w), block):  # per block of beats, not per sample
+        lo, hi = max(0, i - block // 2), i + block + block // 2
+        on_time = rr_before[lo:hi] >= 0.9 * np.median(rr_before[lo:hi])
+        pool = w[lo:hi][on_time] if on_time.sum() >= 4 else w[lo:hi]
+        template[i : i + block] = np.median(pool, axis=0)
+    diff = ((w - template) ** 2).sum(axis=1)
+    size = (template * template).sum(axis=1)
+    return np.asarray(diff > max_diff * max_diff * np.maximum(size, 1e-12))
+
+
 def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None,
                quality: QualityConfig | None = None) -> EcgScreening:
     """Screen one ECG lead. **Stable entry point.**
@@ -127,7 +159,8 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
             usable &= (r[1:] <= a) | (r[:-1] >= b)
     else:
         usable = np.zeros(0, dtype=bool)
-    rr = screen_beats(r / fs, cfg, usable=usable) if len(r) >= 2 else screen_beats(np.zeros(0), cfg)
+    ectopic = ventricular_beats(x, fs, r, cfg.qrs_shape_diff)
+    rr = screen_beats(r / fs, cfg, usable=usable, ectopic=ectopic) if len(r) >= 2 else screen_beats(np.zeros(0), cfg)
     af = np.round(rr.af_episodes * fs).astype(np.int64).reshape(-1, 2)
     af = np.clip(af, 0, len(x))
     events = [_with_strip(e, x, fs) for e in rr.events]

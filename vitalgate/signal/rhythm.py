@@ -1,16 +1,24 @@
 """Rhythm screening from beat times: AF/flutter episodes, pauses, brady/tachycardia, ectopy.
 
-AF is screened from RR irregularity alone (so it works on heart-rate straps' RR intervals too):
-each RR interval is normalised by the running median of its ~2-minute neighbourhood; a beat is
-*irregular* when it differs from the previous one by more than ``rr_step`` **and** from both the
-previous and the one before by more than ``rr_step2`` (so bigeminy and trigeminy, which repeat,
-do not count), and beats in a premature-then-compensatory pair are left out (isolated ectopics).
-Where the share of irregular beats in the running window exceeds ``af_fraction`` the rhythm is
-AF; episodes shorter than ``min_af_s`` (30 s, the ESC definition of an AF episode; at most half
-the input) are dropped and gaps shorter than ``merge_gap_s`` merged.
+AF is screened from RR intervals alone (so it works on heart-rate straps' RR intervals too), with
+the low-complexity detector of Petrenas, Marozas and Sornmo (Comput Biol Med 2015;65:184-191):
 
-Thresholds were set on the MIT-BIH AF Database (AFDB) beat annotations and the nsr2db day-long
-sinus recordings (see ``docs/ecg-screening.md`` for the measured figures).
+* ectopic beats are filtered by a 3-beat median of the RR series ``rm``;
+* irregularity ``M``: the share of RR pairs within an 8-beat window (``af_window_beats``) of
+  ``rm`` that differ by at least ``af_rr_diff_s`` (30 ms); smoothed forward and backward by an
+  exponential averager (``af_smoothing``, alpha = 0.02) and divided by the smoothed RR (so it is
+  relative to the heart rate): ``I``;
+* bigeminy suppression ``B``: how much the median filter changed the 8-beat RR sum,
+  ``(sum rm / sum r - 1)^2``, smoothed the same way. Bigeminy, trigeminy and sinus rhythm pass
+  the median filter nearly unchanged (``B`` below ``af_bigeminy``, 2e-4): not AF, however
+  irregular; AF does not;
+* AF where ``B >= af_bigeminy`` and ``I > af_irregularity`` (0.725). Episodes shorter than
+  ``min_af_s`` (30 s, the ESC definition of an AF episode; at most half the input) are dropped
+  and gaps shorter than ``merge_gap_s`` merged.
+
+``N``, 30 ms, alpha and delta are the published design; ``af_irregularity`` was set at the
+balance of sensitivity and specificity on the MIT-BIH AF Database (``docs/ecg-screening.md``
+has the sweep and the figures on records it was not set on).
 """
 
 from __future__ import annotations
@@ -32,10 +40,14 @@ Bool = npt.NDArray[np.bool_]
 class RhythmConfig:
     """Every threshold of the rhythm screening (``[ecg]`` in the configuration)."""
 
-    window_beats: int = 121  # running window for RR normalisation and irregularity share
-    rr_step: float = 0.08  # |x_i - x_{i-1}| of median-normalised RR
-    rr_step2: float = 0.04  # min(|x_i - x_{i-1}|, |x_i - x_{i-2}|): not a repeating pattern
-    af_fraction: float = 0.40  # share of irregular beats in the window
+    window_beats: int = 121  # running median for premature beats; the stream's decision delay is half
+    af_window_beats: int = 8  # Petrenas 2015: N, the irregularity window
+    af_rr_diff_s: float = 0.03  # Petrenas 2015: gamma, RR pairs differing by this are irregular
+    af_smoothing: float = 0.02  # Petrenas 2015: alpha of the exponential averager
+    af_lookahead_beats: int = 25  # the averager's value is read this many beats later (its lag)
+    af_bigeminy: float = 2e-4  # Petrenas 2015: delta, below it the rhythm is bigeminy/sinus, not AF
+    af_irregularity: float = 0.725  # eta: the smoothed irregularity per second of RR above which it is AF
+    qrs_shape_diff: float = 1.0  # ECG only: a QRS this different from its neighbours' is ventricular
     min_af_s: float = 30.0  # shortest AF episode reported (ESC 2020: >= 30 s)
     merge_gap_s: float = 10.0  # AF episodes closer than this are one episode
     pause_s: float = 2.5  # an RR longer than this is a pause (sinus pause / AV block)
@@ -79,20 +91,40 @@ def _runs(mask: Bool) -> npt.NDArray[np.int64]:
     return np.stack([np.flatnonzero(d == 1), np.flatnonzero(d == -1)], axis=1).astype(np.int64)
 
 
+def _trailing_sum(v: Float, w: int) -> Float:
+    """Sum over the last ``w`` items (fewer at the start)."""
+    c = np.concatenate([[0.0], np.cumsum(v)])
+    i = np.arange(1, len(v) + 1)
+    return np.asarray(c[i] - c[np.maximum(i - w, 0)], dtype=np.float64)
+
+
 def irregular_beats(rr: Float, cfg: RhythmConfig = DEFAULT) -> tuple[Bool, Bool]:
-    """``(af, ectopic)`` per RR interval (vectorised)."""
-    w = min(cfg.window_beats, len(rr) | 1)
-    med = _numeric.running_median(rr, w)
-    x = rr / med
-    prev1 = np.abs(x - np.concatenate([[x[0]], x[:-1]]))
-    prev2 = np.abs(x - np.concatenate([x[:2], x[:-2]]))
+    """``(af, premature)`` per RR interval (vectorised; see the module's description)."""
+    n = len(rr)
+    padded = np.concatenate([rr[:1], rr, rr[-1:]])
+    rm = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)  # ectopic filter
+    big_n = max(2, cfg.af_window_beats)
+    m = np.zeros(n)
+    pairs = np.zeros(n)
+    for lag in range(1, big_n):  # pairs (i - lag, i) inside each window of N: N - lag of them
+        differ = np.zeros(n)
+        differ[lag:] = np.abs(rm[lag:] - rm[:-lag]) >= cfg.af_rr_diff_s
+        exists = np.zeros(n)
+        exists[lag:] = 1.0
+        m += _trailing_sum(differ, big_n - lag)
+        pairs += _trailing_sum(exists, big_n - lag)
+    m /= np.maximum(pairs, 1.0)  # the share of differing pairs (fewer pairs in the first N)
+    def smooth(v: Float) -> Float:  # causal averaging, read ``af_lookahead_beats`` later
+        y = _numeric.exp_smooth(v, cfg.af_smoothing)
+        ahead = min(max(cfg.af_lookahead_beats, 0), n - 1)
+        return np.concatenate([y[ahead:], np.full(ahead, y[-1])]) if ahead else y
+
+    irregularity = smooth(m) / np.maximum(smooth(rm), 1e-3)
+    bigeminy = smooth((_trailing_sum(rm, big_n) / _trailing_sum(rr, big_n) - 1.0) ** 2)
+    af = (bigeminy >= cfg.af_bigeminy) & (irregularity > cfg.af_irregularity)
+    x = rr / _numeric.running_median(rr, min(cfg.window_beats, n | 1))
     premature = (x < 0.87) & (np.concatenate([x[1:], [1.0]]) > 1.1)
-    ectopic = premature | np.concatenate([[False], premature[:-1]]) | np.concatenate([[False, False], premature[:-2]])
-    irregular = (prev1 > cfg.rr_step) & (np.minimum(prev1, prev2) > cfg.rr_step2) & ~ectopic
-    valid = _numeric.running_mean((~ectopic).astype(float), w)
-    share = _numeric.running_mean(irregular.astype(float), w) / np.maximum(valid, 1e-3)
-    # Mostly premature/compensatory pairs is bigeminy or frequent ectopy, not AF.
-    return (share > cfg.af_fraction) & (valid > 0.5), premature
+    return np.asarray(af), premature
 
 
 def af_episodes_from_mask(t_start: Float, t_end: Float, af: Bool, total_s: float,
@@ -118,8 +150,10 @@ def _sustained(t0: Float, t1: Float, mask: Bool, min_s: float) -> list[tuple[flo
 
 
 def screen_beats(beat_times_s: npt.ArrayLike, cfg: RhythmConfig = DEFAULT,
-                 usable: Bool | None = None) -> RrScreening:
-    """Screen beat times (s); ``usable`` (per RR interval) masks intervals in unreadable signal."""
+                 usable: Bool | None = None, ectopic: Bool | None = None) -> RrScreening:
+    """Screen beat times (s); ``usable`` (per RR interval) masks intervals in unreadable signal;
+    ``ectopic`` (per beat) marks beats known to be ventricular (from their QRS shape): the two
+    intervals around each are replaced by the local median RR for the AF screening."""
     t = np.asarray(beat_times_s, dtype=np.float64).ravel()
     if t.size and not np.isfinite(t).all():
         raise SignalError("beat times contain NaN or inf; pass finite times in seconds")
@@ -130,7 +164,11 @@ def screen_beats(beat_times_s: npt.ArrayLike, cfg: RhythmConfig = DEFAULT,
     rr = np.diff(t)
     t0, t1 = t[:-1], t[1:]
     ok = (rr > 0.2) & (rr < cfg.pause_s) if usable is None else usable & (rr > 0.2) & (rr < cfg.pause_s)
-    af, premature = irregular_beats(np.clip(rr, 0.2, 3.0), cfg)
+    rr_af = np.clip(rr, 0.2, 3.0)
+    if ectopic is not None and ectopic.any():
+        around = ectopic[:-1] | ectopic[1:]  # the interval before and after a ventricular beat
+        rr_af = np.where(around, _numeric.running_median(rr_af, min(cfg.window_beats, len(rr) | 1)), rr_af)
+    af, premature = irregular_beats(rr_af, cfg)
     af &= ok
     total = float(t[-1] - t[0])
     episodes = af_episodes_from_mask(t0, t1, af, total, cfg)

@@ -46,9 +46,10 @@ class _RhythmTracker:
             return []
         t = np.fromiter(self.beats, dtype=np.float64)
         res = screen_beats(t, self.cfg)
-        # Decide only where the running window is complete: half a window behind the newest beat
-        # (offline, those beats have the same neighbourhood). This is the detector's delay.
-        half = self.cfg.window_beats // 2
+        # Decide only where the running windows are complete: half the premature-beat window
+        # and at least the AF averager's look-ahead behind the newest beat (offline, those
+        # beats have the same neighbourhood). This is the detector's delay.
+        half = max(self.cfg.window_beats // 2, self.cfg.af_lookahead_beats)
         last = float(t[-1 - half]) if len(t) > 2 * half else float(t[0]) + 0.5 * float(t[-1] - t[0])
         if len(t) <= 2 * half and not self.final:
             return []
