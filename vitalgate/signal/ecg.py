@@ -58,15 +58,17 @@ class EcgScreening:
 
 
 def segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray[np.int64],
-                    q: QualityConfig | None = None) -> npt.NDArray[np.bool_]:
-    """Per 5-s segment: ``True`` where the ECG is readable (vectorised over segments)."""
+                    q: QualityConfig | None = None, xd: npt.NDArray[np.float64] | None = None,
+                    ) -> npt.NDArray[np.bool_]:
+    """Per 5-s segment: ``True`` where the ECG is readable (vectorised over segments). ``xd``:
+    ``decimate(x, decimation(fs))`` when the caller has it already."""
     q = q or QualityConfig()
     seg = int(SEGMENT_S * fs)
     n_seg = max(1, int(np.ceil(len(x) / seg)))
     # Judged at 100-200 Hz, as the QRS detection: block means of the signal, the segment of each
     # block by its first sample (segment edges fall inside a block for odd rates).
     k = decimation(fs)
-    xd = decimate(x, k)
+    xd = decimate(x, k) if xd is None else xd
     seg_of = np.minimum(np.arange(len(xd)) * k // seg, n_seg - 1)
     starts = np.searchsorted(seg_of, np.arange(n_seg))
     n_in = np.diff(np.concatenate([starts, [len(xd)]])).astype(np.float64)
@@ -96,7 +98,7 @@ def segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray[
 
 
 def ventricular_beats(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64],
-                      max_diff: float) -> npt.NDArray[np.bool_]:
+                      max_diff: float, xd: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.bool_]:
     """Per beat: ``True`` where its QRS (160 ms around the R peak, baseline removed) differs from
     the median shape of its neighbourhood (the 128 beats around it) by more than ``max_diff``
     of that shape's size (RMS of the difference / RMS of the template): a ventricular (or
@@ -105,7 +107,7 @@ def ventricular_beats(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.i
     if len(r) < 8 or max_diff <= 0.0:
         return np.zeros(len(r), dtype=bool)
     k = decimation(fs)
-    xd = decimate(x, k)
+    xd = decimate(x, k) if xd is None else xd
     fsd = fs / k
     y = xd - moving_average(xd, round(0.2 * fsd))
     h = max(2, round(0.08 * fsd))
@@ -147,9 +149,10 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     """
     cfg = config or DEFAULT
     x = _validate(ecg, fs)
-    r, vf = _detect(x, fs)
+    xd = decimate(x, decimation(fs))  # once, for the detector, the quality and the QRS shapes
+    r, vf = _detect(x, fs, xd)
     seg = int(SEGMENT_S * fs)
-    readable = segment_quality(x, fs, r, quality) if len(x) else np.zeros(0, dtype=bool)
+    readable = segment_quality(x, fs, r, quality, xd) if len(x) else np.zeros(0, dtype=bool)
     runs = _runs(~readable) * seg
     unreadable = np.minimum(runs, len(x)).astype(np.int64).reshape(-1, 2)
     if len(r) >= 2:
@@ -159,7 +162,7 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
             usable &= (r[1:] <= a) | (r[:-1] >= b)
     else:
         usable = np.zeros(0, dtype=bool)
-    ectopic = ventricular_beats(x, fs, r, cfg.qrs_shape_diff)
+    ectopic = ventricular_beats(x, fs, r, cfg.qrs_shape_diff, xd)
     rr = screen_beats(r / fs, cfg, usable=usable, ectopic=ectopic) if len(r) >= 2 else screen_beats(np.zeros(0), cfg)
     af = np.round(rr.af_episodes * fs).astype(np.int64).reshape(-1, 2)
     af = np.clip(af, 0, len(x))

@@ -249,9 +249,11 @@ def vf_windows(xd: npt.NDArray[np.float64], fsd: float,
     return out
 
 
-def _detect(x: npt.NDArray[np.float64], fs: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def _detect(x: npt.NDArray[np.float64], fs: float,
+            xd: npt.NDArray[np.float64] | None = None) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """``(R peaks, (n, 2) [start, end) sample ranges of ventricular flutter/fibrillation)``;
-    no beat is reported inside VF (it has none: its waves are not QRS complexes)."""
+    no beat is reported inside VF (it has none: its waves are not QRS complexes). ``xd``:
+    ``decimate(x, decimation(fs))`` when the caller has it already."""
     none = np.zeros((0, 2), dtype=np.int64)
     if len(x) < int(0.5 * fs):
         return np.zeros(0, dtype=np.int64), none
@@ -259,7 +261,8 @@ def _detect(x: npt.NDArray[np.float64], fs: float) -> tuple[npt.NDArray[np.int64
     # band needs above that); the R peak is then placed on the full-rate signal.
     k = decimation(fs)
     fsd = fs / k
-    xd = decimate(x, k)
+    if xd is None:
+        xd = decimate(x, k)
     f, e = envelope(xd, fsd)
     refractory = max(1, round(REFRACTORY_S * fsd))
     cand, h = _numeric.peaks(e, refractory)

@@ -98,8 +98,9 @@ def _trailing_sum(v: Float, w: int) -> Float:
     return np.asarray(c[i] - c[np.maximum(i - w, 0)], dtype=np.float64)
 
 
-def irregular_beats(rr: Float, cfg: RhythmConfig = DEFAULT) -> tuple[Bool, Bool]:
-    """``(af, premature)`` per RR interval (vectorised; see the module's description)."""
+def irregular_beats(rr: Float, cfg: RhythmConfig = DEFAULT, median: Float | None = None) -> tuple[Bool, Bool]:
+    """``(af, premature)`` per RR interval (vectorised; see the module's description).
+    ``median``: the running median of ``rr`` over ``window_beats``, if already computed."""
     n = len(rr)
     padded = np.concatenate([rr[:1], rr, rr[-1:]])
     rm = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)  # ectopic filter
@@ -122,7 +123,7 @@ def irregular_beats(rr: Float, cfg: RhythmConfig = DEFAULT) -> tuple[Bool, Bool]
     irregularity = smooth(m) / np.maximum(smooth(rm), 1e-3)
     bigeminy = smooth((_trailing_sum(rm, big_n) / _trailing_sum(rr, big_n) - 1.0) ** 2)
     af = (bigeminy >= cfg.af_bigeminy) & (irregularity > cfg.af_irregularity)
-    x = rr / _numeric.running_median(rr, min(cfg.window_beats, n | 1))
+    x = rr / (_numeric.running_median(rr, min(cfg.window_beats, n | 1)) if median is None else median)
     premature = (x < 0.87) & (np.concatenate([x[1:], [1.0]]) > 1.1)
     return np.asarray(af), premature
 
@@ -165,10 +166,11 @@ def screen_beats(beat_times_s: npt.ArrayLike, cfg: RhythmConfig = DEFAULT,
     t0, t1 = t[:-1], t[1:]
     ok = (rr > 0.2) & (rr < cfg.pause_s) if usable is None else usable & (rr > 0.2) & (rr < cfg.pause_s)
     rr_af = np.clip(rr, 0.2, 3.0)
+    median = _numeric.running_median(rr_af, min(cfg.window_beats, len(rr) | 1))
     if ectopic is not None and ectopic.any():
         around = ectopic[:-1] | ectopic[1:]  # the interval before and after a ventricular beat
-        rr_af = np.where(around, _numeric.running_median(rr_af, min(cfg.window_beats, len(rr) | 1)), rr_af)
-    af, premature = irregular_beats(rr_af, cfg)
+        rr_af = np.where(around, median, rr_af)
+    af, premature = irregular_beats(rr_af, cfg, median)
     af &= ok
     total = float(t[-1] - t[0])
     episodes = af_episodes_from_mask(t0, t1, af, total, cfg)
