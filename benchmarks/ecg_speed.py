@@ -50,17 +50,24 @@ def main() -> int:
     args = ap.parse_args()
     import neurokit2 as nk
 
-    totals = {k: [0.0, 0, 0.0] for k in ("detect_qrs", "screen_ecg", "neurokit2", "xqrs")}
+    totals = {k: [0.0, 0, 0.0] for k in ("detect_qrs", "screen_ecg", "neurokit2", "xqrs",
+                                          "detect_qrs@250", "screen_ecg@250")}
     for rec_path in args.records:
         base = str(rec_path.with_suffix("")) if rec_path.suffix == ".hea" else str(rec_path)
         rec = wfdb.rdrecord(base, channels=[0])
         x, fs = rec.p_signal[:, 0].astype(np.float64), float(rec.fs)
         short = x[: int(args.xqrs_seconds * fs)]
+        # The same record at 250 Hz (linear interpolation), the rate the day goal is stated in:
+        # the decimated work per input sample is larger there than at 360 Hz.
+        t = np.arange(len(x)) / fs
+        x250 = np.interp(np.arange(0.0, t[-1], 1 / 250.0), t, x)
         runs = {
             "detect_qrs": (lambda x=x, fs=fs: detect_qrs(x, fs), len(x), args.repeat),
             "screen_ecg": (lambda x=x, fs=fs: screen_ecg(x, fs), len(x), args.repeat),
             "neurokit2": (lambda x=x, fs=fs: nk.ecg_peaks(x, sampling_rate=int(fs)), len(x), args.repeat),
             "xqrs": (lambda s=short, fs=fs: wfdb.processing.xqrs_detect(s, fs, verbose=False), len(short), 1),
+            "detect_qrs@250": (lambda y=x250: detect_qrs(y, 250.0), len(x250), args.repeat),
+            "screen_ecg@250": (lambda y=x250: screen_ecg(y, 250.0), len(x250), args.repeat),
         }
         line = [f"{Path(base).name:>6}"]
         for name, (fn, n, repeat) in runs.items():
@@ -78,8 +85,9 @@ def main() -> int:
     print(f"detect_qrs / xqrs      = {rate['detect_qrs'] / rate['xqrs']:.0f}x   (goal >= 100x)")
     print(f"screen_ecg / neurokit2 = {rate['screen_ecg'] / rate['neurokit2']:.1f}x")
     day = 24 * 3600 * 250
-    print(f"a day of 250 Hz single-lead ECG: screen_ecg {day / rate['screen_ecg']:.2f} s, "
-          f"detect_qrs {day / rate['detect_qrs']:.2f} s on this machine")
+    print(f"a day of 250 Hz single-lead ECG (rates measured at 250 Hz): screen_ecg "
+          f"{day / rate['screen_ecg@250']:.2f} s, detect_qrs {day / rate['detect_qrs@250']:.2f} s "
+          "on one core of this machine (goal < 1 s)")
     return 0
 
 
