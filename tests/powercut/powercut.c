@@ -166,10 +166,8 @@ static void shadow_copy(int fd) {
     pthread_mutex_unlock(&lock);
 }
 
-int fsync(int fd) {
-    static int (*real)(int);
-    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-    int rc = real(fd);
+/* After a successful sync of fd, the shadow takes the file's content (errno kept). */
+static int synced(int rc, int fd) {
     if (rc == 0) {
         int saved = errno;
         shadow_copy(fd);
@@ -178,14 +176,14 @@ int fsync(int fd) {
     return rc;
 }
 
+int fsync(int fd) {
+    static int (*real)(int);
+    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    return synced(real(fd), fd);
+}
+
 int fdatasync(int fd) {
     static int (*real)(int);
     if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    int rc = real(fd);
-    if (rc == 0) {
-        int saved = errno;
-        shadow_copy(fd);
-        errno = saved;
-    }
-    return rc;
+    return synced(real(fd), fd);
 }
