@@ -24,9 +24,11 @@ has the sweep and the figures on records it was not set on).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import ConfigDict
 
 from vitalgate.errors import SignalError
 from vitalgate.signal import _numeric
@@ -39,6 +41,9 @@ Bool = npt.NDArray[np.bool_]
 @dataclass(frozen=True)
 class RhythmConfig:
     """Every threshold of the rhythm screening (``[ecg]`` in the configuration)."""
+
+    # An unknown key is an error, never silently ignored (a misspelt threshold would not apply).
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid")
 
     window_beats: int = 121  # running median for premature beats; the stream's decision delay is half
     af_window_beats: int = 8  # Petrenas 2015: N, the irregularity window
