@@ -50,6 +50,19 @@ def test_stream_reports_the_af_episodes_offline_finds(shared_data: Path) -> None
         assert 5 * fs < len(opened.strip_mv) <= 34 * fs
 
 
+@pytest.mark.parametrize("rec", ["106", "200"])
+def test_stream_raises_no_af_on_ventricular_bigeminy(shared_data: Path, rec: str) -> None:
+    """The stream flags ventricular beats by QRS shape as offline does (screening beat times
+    alone, it called AF on 106 for ~12 min and on 200 for ~14 min)."""
+    x, fs, _, _ = mitdb(shared_data, rec)
+    stream = EcgStream(fs)
+    events = []
+    for i in range(0, len(x), int(10 * fs)):
+        events += stream.feed(x[i : i + int(10 * fs)])
+    events += stream.flush()
+    assert not [e for e in events if e.kind is RhythmKind.AF]
+
+
 def test_rr_stream_finds_af_from_a_strap(shared_data: Path) -> None:
     t, eps = afdb(shared_data, "08455")
     start, _ = eps[0]

@@ -72,10 +72,10 @@ def test_af_found_from_ecg_in_mitdb_af_records(shared_data: Path, rec: str) -> N
     se = (det & ref).sum() / ref.sum()
     assert result.af_episodes.dtype == np.int64
     assert result.af_episodes.shape[1] == 2
-    assert se >= {"201": 0.98, "202": 0.93, "203": 0.95}[rec]  # measured 0.995, 0.950, 0.970
+    assert se >= {"201": 0.98, "202": 0.93, "203": 0.95}[rec]  # measured 0.994, 0.943, 0.988
 
 
-@pytest.mark.parametrize("rec", ["100", "109", "119", "112", "200", "207", "105", "108"])
+@pytest.mark.parametrize("rec", ["100", "109", "119", "112", "200", "207", "105", "108", "106"])
 def test_no_af_on_sinus_lbbb_or_bigeminy(shared_data: Path, rec: str) -> None:
     """Sinus, LBBB, ventricular bigeminy (119, 200), VT and flutter (207), noise (105, 108)."""
     x, fs, _, _ = mitdb(shared_data, rec)
@@ -119,7 +119,7 @@ def test_home_device_recordings(shared_data: Path) -> None:
     fp = sum(v for (lab, c), v in calls.items() if c == "A" and lab != "A")
     fn = n["A"] - tp
     f1 = 2 * tp / (2 * tp + fp + fn)
-    # measured: F1 0.695, normal called AF 1.7 %, other rhythm called AF 6.7 %, noisy called AF
+    # measured: F1 0.698, normal called AF 1.7 %, other rhythm called AF 5.8 %, noisy called AF
     # 4/30 — F1, other and noisy short of the goals (0.90, 5 %, none); see docs/ecg-screening.md
     assert f1 >= 0.68
     assert calls.get(("N", "A"), 0) / n["N"] <= 0.02

@@ -98,13 +98,21 @@ def segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray[
 
 
 def ventricular_beats(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64],
-                      max_diff: float, xd: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.bool_]:
-    """Per beat: ``True`` where its QRS (160 ms around the R peak, baseline removed) differs from
-    the median shape of its neighbourhood (the 128 beats around it) by more than ``max_diff``
-    of that shape's size (RMS of the difference / RMS of the template): a ventricular (or
-    aberrant) beat. Conducted beats, in sinus rhythm and in AF alike, share the dominant shape;
-    premature ventricular beats do not (wide, larger, another axis)."""
-    if len(r) < 8 or max_diff <= 0.0:
+                      cfg: RhythmConfig = DEFAULT, xd: npt.NDArray[np.float64] | None = None,
+                      ) -> npt.NDArray[np.bool_]:
+    """Per beat: ``True`` where the beat is ventricular (or aberrant), judged from its QRS (160 ms
+    around the R peak, baseline removed) against the median shape of the on-time beats of its
+    neighbourhood (the 128 beats around it) and from its timing against the local median RR:
+
+    * a QRS differing from that template by more than ``qrs_shape_diff`` of its size (RMS of the
+      difference / RMS of the template) and not late (RR before <= ``ventricular_max_rr`` x the
+      median): ventricular beats come early, and late deviant beats in AF are noisy conducted ones;
+    * or a QRS differing by more than ``wide_qrs_diff``, wider than the template (RMS duration
+      ratio > ``wide_qrs_ratio``), premature (RR before < ``premature_rr`` x the median) and
+      followed by a pause (RR after > ``pause_rr`` x the median): the textbook premature
+      ventricular complex — early, wide, then a compensatory pause. Conducted beats, in sinus
+      rhythm and in AF alike, share the dominant shape and width."""
+    if len(r) < 8 or cfg.qrs_shape_diff <= 0.0:
         return np.zeros(len(r), dtype=bool)
     k = decimation(fs)
     xd = decimate(x, k) if xd is None else xd
@@ -116,17 +124,27 @@ def ventricular_beats(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.i
     w = w - w.mean(axis=1, keepdims=True)
     # The template is the median shape of the beats that did not come early: in bigeminy half
     # the beats are premature ventricular ones, and they must not shape the template.
-    rr_before = np.diff(r, prepend=r[0] - np.median(np.diff(r)))
+    rr_before = np.diff(r, prepend=r[0] - np.median(np.diff(r))).astype(np.float64)
     block = 64
     template = np.empty_like(w)
+    local_rr = np.empty(len(r))
     for i in range(0, len(w), block):  # per block of beats, not per sample
         lo, hi = max(0, i - block // 2), i + block + block // 2
-        on_time = rr_before[lo:hi] >= 0.9 * np.median(rr_before[lo:hi])
+        local_rr[i : i + block] = med = np.median(rr_before[lo:hi])
+        on_time = rr_before[lo:hi] >= cfg.premature_rr * med
         pool = w[lo:hi][on_time] if on_time.sum() >= 4 else w[lo:hi]
         template[i : i + block] = np.median(pool, axis=0)
     diff = ((w - template) ** 2).sum(axis=1)
-    size = (template * template).sum(axis=1)
-    return np.asarray(diff > max_diff * max_diff * np.maximum(size, 1e-12))
+    size = np.maximum((template * template).sum(axis=1), 1e-12)
+    before = rr_before / local_rr
+    after = np.concatenate([rr_before[1:], [np.median(rr_before)]]) / local_rr
+    odd = (diff > cfg.qrs_shape_diff**2 * size) & (before <= cfg.ventricular_max_rr)
+    t2 = np.square(np.arange(-h, h + 1) / fsd)
+    e, et = w * w, template * template
+    duration2 = (e @ t2) / np.maximum(e.sum(axis=1), 1e-12)  # squared RMS durations
+    wide = duration2 > cfg.wide_qrs_ratio**2 * (et @ t2) / size
+    pvc = (diff > cfg.wide_qrs_diff**2 * size) & wide & (before < cfg.premature_rr) & (after > cfg.pause_rr)
+    return np.asarray(odd | pvc)
 
 
 def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None,
@@ -162,7 +180,7 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
             usable &= (r[1:] <= a) | (r[:-1] >= b)
     else:
         usable = np.zeros(0, dtype=bool)
-    ectopic = ventricular_beats(x, fs, r, cfg.qrs_shape_diff, xd)
+    ectopic = ventricular_beats(x, fs, r, cfg, xd)
     rr = screen_beats(r / fs, cfg, usable=usable, ectopic=ectopic) if len(r) >= 2 else screen_beats(np.zeros(0), cfg)
     af = np.round(rr.af_episodes * fs).astype(np.int64).reshape(-1, 2)
     af = np.clip(af, 0, len(x))

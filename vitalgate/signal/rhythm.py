@@ -52,7 +52,12 @@ class RhythmConfig:
     af_lookahead_beats: int = 25  # the averager's value is read this many beats later (its lag)
     af_bigeminy: float = 2e-4  # Petrenas 2015: delta, below it the rhythm is bigeminy/sinus, not AF
     af_irregularity: float = 0.725  # eta: the smoothed irregularity per second of RR above which it is AF
-    qrs_shape_diff: float = 1.0  # ECG only: a QRS this different from its neighbours' is ventricular
+    qrs_shape_diff: float = 1.0  # ECG only: a QRS this different from its neighbours' is ventricular (set on MITDB)
+    ventricular_max_rr: float = 1.1  # ECG only: ...unless later than this x the local RR (set on MITDB: 203's noisy AF beats)
+    wide_qrs_diff: float = 0.5  # ECG only: a QRS this different that is also wide, premature and followed
+    wide_qrs_ratio: float = 1.25  # by a pause is ventricular; wide: RMS duration this x the template's (set on MITDB)
+    premature_rr: float = 0.9  # ECG only: RR before < this x the local median: premature (not in the QRS template)
+    pause_rr: float = 1.0  # ECG only: RR after > this x the local median: a (compensatory) pause follows
     min_af_s: float = 30.0  # shortest AF episode reported (ESC 2020: >= 30 s)
     merge_gap_s: float = 10.0  # AF episodes closer than this are one episode
     pause_s: float = 2.5  # an RR longer than this is a pause (sinus pause / AV block)

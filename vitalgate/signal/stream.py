@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vitalgate.errors import SignalError
-from vitalgate.signal.ecg import QualityConfig, segment_quality
+from vitalgate.signal.ecg import QualityConfig, segment_quality, ventricular_beats
 from vitalgate.signal.events import RhythmEvent, RhythmKind
 from vitalgate.signal.qrs import MAX_FS, MIN_FS, _detect
 from vitalgate.signal.rhythm import DEFAULT, RhythmConfig, screen_beats
@@ -33,19 +33,22 @@ class _RhythmTracker:
         self.cfg = config
         self.end_after_s = end_after_s
         self.beats: deque[float] = deque(maxlen=max_beats)
+        self.ectopic: deque[bool] = deque(maxlen=max_beats)  # ventricular by QRS shape (ECG only)
         self.last_end: dict[RhythmKind, float] = {}
         self.open_af: RhythmEvent | None = None
         self.final = False  # the stream ended: decide up to the newest beat
         self.vf: deque[tuple[float, float]] = deque(maxlen=64)  # VF seen (no beats: no pause there)
 
-    def add(self, times: npt.NDArray[np.float64]) -> list[RhythmEvent]:
-        for t in times:
+    def add(self, times: npt.NDArray[np.float64], ectopic: npt.NDArray[np.bool_] | None = None) -> list[RhythmEvent]:
+        flags = np.zeros(len(times), dtype=bool) if ectopic is None else ectopic
+        for t, v in zip(times, flags, strict=True):
             if not self.beats or t > self.beats[-1] + 0.2:
                 self.beats.append(float(t))
+                self.ectopic.append(bool(v))
         if len(self.beats) < self.cfg.min_beats:
             return []
         t = np.fromiter(self.beats, dtype=np.float64)
-        res = screen_beats(t, self.cfg)
+        res = screen_beats(t, self.cfg, ectopic=np.fromiter(self.ectopic, dtype=bool))
         # Decide only where the running windows are complete: half the premature-beat window
         # and at least the AF averager's look-ahead behind the newest beat (offline, those
         # beats have the same neighbourhood). This is the detector's delay.
@@ -163,16 +166,20 @@ class EcgStream:
         edge = len(buf) if final else len(buf) - int(self.MARGIN_S * self.fs)
         vf_events = self._vf_events(vf, edge)
         lo = max(self.done_until - self.start, int(0.5 * self.fs) if self.start else 0)
-        new = r[(r >= lo) & (r < edge)]
+        # QRS shapes judged against the buffer's beats (the offline call uses 128 around each)
+        ectopic = ventricular_beats(buf, self.fs, r, self.cfg)
+        keep = (r >= lo) & (r < edge)
         ok = segment_quality(buf, self.fs, r, self.quality)
         seg = int(5.0 * self.fs)
-        new = new[ok[np.minimum(new // seg, len(ok) - 1)]] if len(new) else new
+        if keep.any():
+            keep &= ok[np.minimum(r // seg, len(ok) - 1)]
         self.done_until = self.start + edge
-        absolute = new + self.start
+        absolute, ectopic = r[keep] + self.start, ectopic[keep]
         if self.r_peaks:
-            absolute = absolute[absolute > self.r_peaks[-1] + int(0.2 * self.fs)]
+            later = absolute > self.r_peaks[-1] + int(0.2 * self.fs)
+            absolute, ectopic = absolute[later], ectopic[later]
         self.r_peaks.extend(int(v) for v in absolute)
-        events = vf_events + self.tracker.add(absolute / self.fs)
+        events = vf_events + self.tracker.add(absolute / self.fs, ectopic)
         return [self._strip(e) for e in events]
 
     def _vf_events(self, vf: npt.NDArray[np.int64], edge: int) -> list[RhythmEvent]:
