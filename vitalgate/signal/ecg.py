@@ -117,16 +117,47 @@ def ventricular_beats(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.i
     # The template is the median shape of the beats that did not come early: in bigeminy half
     # the beats are premature ventricular ones, and they must not shape the template.
     rr_before = np.diff(r, prepend=r[0] - np.median(np.diff(r)))
-    block = 64
-    template = np.empty_like(w)
-    for i in range(0, len(w), block):  # per block of beats, not per sample
-        lo, hi = max(0, i - block // 2), i + block + block // 2
-        on_time = rr_before[lo:hi] >= 0.9 * np.median(rr_before[lo:hi])
-        pool = w[lo:hi][on_time] if on_time.sum() >= 4 else w[lo:hi]
-        template[i : i + block] = np.median(pool, axis=0)
+    template = np.repeat(_block_templates(w, rr_before.astype(np.float64)), 64, axis=0)[: len(w)]
     diff = ((w - template) ** 2).sum(axis=1)
     size = (template * template).sum(axis=1)
     return np.asarray(diff > max_diff * max_diff * np.maximum(size, 1e-12))
+
+
+def _sorted_median(s: npt.NDArray[np.float64], m: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """``np.median`` of the first ``m[b]`` items of each row ``b`` of ``s`` (sorted along its
+    last axis; the items past ``m[b]`` are ``+inf``): the same middle items, the same mean."""
+    lo = np.take_along_axis(s, np.broadcast_to(((m - 1) // 2)[..., None], (*s.shape[:-1], 1)), axis=-1)[..., 0]
+    hi = np.take_along_axis(s, np.broadcast_to((m // 2)[..., None], (*s.shape[:-1], 1)), axis=-1)[..., 0]
+    return np.asarray((lo + hi) / 2, dtype=np.float64)
+
+
+def _block_templates(w: npt.NDArray[np.float64], rr_before: npt.NDArray[np.float64],
+                     block: int = 64, chunk: int = 256) -> npt.NDArray[np.float64]:
+    """Per block of ``block`` beats: the median shape (rows of ``w``) of the beats of its
+    neighbourhood ``[i - block // 2, i + block + block // 2)`` (cut at the ends, not padded)
+    that did not come early (RR before them at least 0.9 x the neighbourhood's median; all
+    of them when fewer than 4 did), exactly as ``np.median`` per block. Vectorised over the
+    blocks: the items outside a neighbourhood are ``+inf`` and sort last; ``chunk`` blocks at a
+    time (bounded memory on day-long records)."""
+    n = len(w)
+    n_blocks = -(-n // block)
+    out = np.empty((n_blocks, w.shape[1]))
+    wt = np.ascontiguousarray(w.T)
+    for b0 in range(0, n_blocks, chunk):  # per chunk of blocks, not per sample
+        b = np.arange(b0, min(n_blocks, b0 + chunk))
+        j = (b * block - block // 2)[:, None] + np.arange(2 * block)[None, :]
+        inside = (j >= 0) & (j < n)
+        jc = np.clip(j, 0, n - 1)
+        rr = np.where(inside, rr_before[jc], np.inf)
+        n_in = inside.sum(axis=1)
+        med = _sorted_median(np.sort(rr, axis=1), n_in)
+        on_time = inside & (rr >= 0.9 * med[:, None])
+        n_on = on_time.sum(axis=1)
+        pool = np.where((n_on >= 4)[:, None], on_time, inside)
+        shapes = np.where(pool[None, :, :], wt[:, jc], np.inf)  # (shape sample, block, beat)
+        shapes.sort(axis=-1)
+        out[b] = _sorted_median(shapes, np.broadcast_to(np.where(n_on >= 4, n_on, n_in), shapes.shape[:-1])).T
+    return out
 
 
 def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None,
