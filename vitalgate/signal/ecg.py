@@ -69,21 +69,26 @@ def segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray[
     # block by its first sample (segment edges fall inside a block for odd rates).
     k = decimation(fs)
     xd = decimate(x, k) if xd is None else xd
-    seg_of = np.minimum(np.arange(len(xd)) * k // seg, n_seg - 1)
-    starts = np.searchsorted(seg_of, np.arange(n_seg))
-    n_in = np.diff(np.concatenate([starts, [len(xd)]])).astype(np.float64)
+    # Block i is in segment min(i * k // seg, n_seg - 1): segment j starts at ceil(j * seg / k).
+    starts = np.minimum(-(-np.arange(n_seg) * seg // k), len(xd))
+    counts = np.diff(np.concatenate([starts, [len(xd)]]))
+    n_in = counts.astype(np.float64)
     fd = _numeric.bandpass(xd, fs / k, 0.5, 40.0) if len(xd) > 3 * 13 else xd - np.median(xd)
     lo_f, hi_f = np.minimum.reduceat(fd, starts), np.maximum.reduceat(fd, starts)
     p2p = hi_f - lo_f
     lo, hi = np.minimum.reduceat(xd, starts), np.maximum.reduceat(xd, starts)
     tol = 1e-3 * np.maximum(hi - lo, 1e-9)
-    at_edge = (xd >= (hi - tol)[seg_of]) | (xd <= (lo + tol)[seg_of])
-    clipped = np.add.reduceat(at_edge.astype(np.float64), starts) / n_in > q.clip_fraction
-    dev = fd - (np.add.reduceat(fd, starts) / n_in)[seg_of]
-    d2 = dev * dev
+    # Per-segment values spread over its blocks by np.repeat (cheaper than an index gather).
+    at_edge = xd >= np.repeat(hi - tol, counts)
+    at_edge |= xd <= np.repeat(lo + tol, counts)
+    buf = at_edge.astype(np.float64)
+    clipped = np.add.reduceat(buf, starts) / n_in > q.clip_fraction
+    d2 = np.subtract(fd, np.repeat(np.add.reduceat(fd, starts) / n_in, counts), out=buf)
+    d2 *= d2
     var = np.add.reduceat(d2, starts) / n_in
+    d2 *= d2
     with np.errstate(all="ignore"):
-        kurt = (np.add.reduceat(d2 * d2, starts) / n_in) / (var * var)
+        kurt = (np.add.reduceat(d2, starts) / n_in) / (var * var)
     pad = n_seg * seg - len(x)
     lengths = np.full(n_seg, seg, dtype=float)
     lengths[-1] = seg - pad

@@ -361,13 +361,20 @@ def _drop_t_waves(beats: npt.NDArray[np.int64], e: npt.NDArray[np.float64], xd: 
     close = rr < round(0.36 * fs)
     if not close.any():
         return beats
-    d = np.abs(np.diff(xd, prepend=xd[0]))
+    # Only the close pairs are judged: slopes |xd[i] - xd[i - 1]| (0 at i = 0) around their two
+    # beats, and the local RR (median of the 9 around, edges repeated) at them.
+    pair = np.flatnonzero(close)
+    both = np.concatenate([beats[pair], beats[pair + 1]])
     offsets = np.arange(-round(0.1 * fs), round(0.05 * fs) + 1)
-    slope = d[np.clip(beats[:, None] + offsets[None, :], 0, len(d) - 1)].max(axis=1)
-    flat = slope[1:] < 0.5 * slope[:-1]
-    weak = e[beats[1:]] < 0.5 * e[beats[:-1]]
-    early = rr < 0.6 * _numeric.running_median(rr.astype(np.float64), 9)
-    drop = np.concatenate([[False], close & (flat | (weak & early))])
+    i = np.clip(both[:, None] + offsets[None, :], 0, len(xd) - 1)
+    slope = np.abs(xd[i] - xd[np.maximum(i - 1, 0)]).max(axis=1)
+    flat = slope[len(pair):] < 0.5 * slope[: len(pair)]
+    weak = e[beats[pair + 1]] < 0.5 * e[beats[pair]]
+    rr_pad = np.pad(rr.astype(np.float64), 4, mode="edge")
+    local = np.median(rr_pad[pair[:, None] + np.arange(9)[None, :]], axis=1)
+    early = rr[pair] < 0.6 * local
+    drop = np.zeros(len(beats), dtype=bool)
+    drop[pair + 1] = flat | (weak & early)
     return np.asarray(beats[~drop], dtype=np.int64)
 
 
