@@ -37,7 +37,7 @@ def _validate(ecg: npt.ArrayLike, fs: float) -> npt.NDArray[np.float64]:
     x = np.asarray(ecg, dtype=np.float64)
     if x.ndim != 1:
         raise SignalError(f"ecg must be a 1-D array of mV, got shape {x.shape}; pass one lead")
-    if not np.isfinite(x).all():
+    if not np.isfinite(np.sum(x)) and not np.isfinite(x).all():  # a NaN or inf makes the sum one
         bad = ~np.isfinite(x)
         if bad.all():
             raise SignalError("ecg has no finite sample (all NaN/inf)")
@@ -56,11 +56,15 @@ def bandpass(x: npt.NDArray[np.float64], fs: float, lo: float, hi: float, order:
 def envelope(x: npt.NDArray[np.float64], fs: float) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """``(band-passed ECG, QRS energy envelope)``."""
     f = qrs_band(x, fs)
-    d = np.diff(f, prepend=f[0]) * fs
+    d = np.empty(len(f))  # np.diff(f, prepend=f[0]) * fs, squared, without temporaries
+    d[:1] = 0.0
+    np.subtract(f[1:], f[:-1], out=d[1:])
+    d *= fs
+    d *= d
     w = max(1, round(0.12 * fs))
     # 120 ms integration (Pan-Tompkins), then 40 ms more: the box's ripple would otherwise
     # make several small maxima per beat.
-    return f, moving_average(moving_average(d * d, w), max(1, round(0.04 * fs)))
+    return f, moving_average(moving_average(d, w), max(1, round(0.04 * fs)))
 
 
 def qrs_band(x: npt.NDArray[np.float64], fs: float) -> npt.NDArray[np.float64]:
@@ -69,7 +73,8 @@ def qrs_band(x: npt.NDArray[np.float64], fs: float) -> npt.NDArray[np.float64]:
     mean (baseline, P and T waves). A few cumulative sums: cheaper than any FFT or IIR pass."""
     w = max(1, round(0.025 * fs))
     y = moving_average(moving_average(x, w), w) if w > 1 else x
-    return y - moving_average(y, max(2, round(0.2 * fs)))
+    base = moving_average(y, max(2, round(0.2 * fs)))
+    return np.subtract(y, base, out=base)
 
 
 def moving_average(v: npt.NDArray[np.float64], w: int) -> npt.NDArray[np.float64]:
@@ -81,15 +86,19 @@ def moving_average(v: npt.NDArray[np.float64], w: int) -> npt.NDArray[np.float64
     half = w // 2
     if w <= 8:  # w multiply-adds per sample beat the cumulative sum's passes
         sums = np.convolve(v, np.ones(w))[w - 1 - half : w - 1 - half + n]
-        counts = np.full(n, float(w))
-        counts[:half] = np.arange(half) - half + w
-        counts[n - (w - 1 - half) :] = n - np.arange(n - (w - 1 - half), n) + half
-        return np.asarray(sums / counts, dtype=np.float64)
+        out = sums / float(w)
+        head = np.arange(half)  # windows cut by the start, then by the end
+        out[:half] = sums[:half] / (head - half + w)
+        tail = np.arange(n - (w - 1 - half), n)
+        out[tail] = sums[tail] / (n - tail + half)
+        return out
     c = np.empty(n + 1)
     c[0] = 0.0
     np.cumsum(v, out=c[1:])
     out = np.empty(n)
-    out[half : half + n - w + 1] = (c[w:] - c[:-w]) / w
+    mid = out[half : half + n - w + 1]
+    np.subtract(c[w:], c[:-w], out=mid)
+    mid /= w
     head = np.arange(half)  # windows cut by the start: [0, i - half + w)
     out[:half] = c[head - half + w] / (head - half + w)
     tail = np.arange(half + n - w + 1, n)  # cut by the end: [i - half, n)
@@ -122,8 +131,8 @@ def decimate(x: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.float64]:
     if k <= 1:
         return x
     n = len(x) // k * k
-    out = x[0:n:k].copy()
-    for i in range(1, k):  # k - 1 strided adds: cheaper than a reshape-mean over short rows
+    out = x[0:n:k] + x[1:n:k]
+    for i in range(2, k):  # k - 1 strided adds: cheaper than a reshape-mean over short rows
         out += x[i:n:k]
     out /= k
     if n < len(x):
@@ -187,9 +196,13 @@ def vf_features(xd: npt.NDArray[np.float64], fsd: float,
     m = max(2, round(0.5 * fsd))  # baseline out (about 1 Hz high-pass), window by window
     pad = m // 2
     idx = np.clip(starts[:, None] - pad + np.arange(w + m)[None, :], 0, len(xd) - 1)
-    c = np.cumsum(xd[idx], axis=1)
-    c = np.concatenate([np.zeros((len(starts), 1)), c], axis=1)
-    y = xd[idx[:, pad : pad + w]] - (c[:, m:] - c[:, :-m])[:, :w] / m
+    g = xd[idx]
+    c = np.empty((len(starts), w + m + 1))
+    c[:, 0] = 0.0
+    np.cumsum(g, axis=1, out=c[:, 1:])
+    y = c[:, m : m + w] - c[:, :w]
+    y /= m
+    np.subtract(g[:, pad : pad + w], y, out=y)
     a = np.abs(y)
     kth = int(0.99 * (w - 1))  # the 99th percentile: a spike does not set the scale
     top = np.partition(a, kth, axis=1)[:, kth]
