@@ -203,14 +203,14 @@ def vf_features(xd: npt.NDArray[np.float64], fsd: float,
     w = round(VF_WINDOW_S * fsd)
     m = max(2, round(0.5 * fsd))  # baseline out (about 1 Hz high-pass), window by window
     pad = m // 2
-    idx = np.clip(starts[:, None] - pad + np.arange(w + m)[None, :], 0, len(xd) - 1)
-    g = xd[idx]
+    g = xd[np.clip(starts[:, None] - pad + np.arange(w + m)[None, :], 0, len(xd) - 1)]
     c = np.empty((len(starts), w + m + 1))
     c[:, 0] = 0.0
     np.cumsum(g, axis=1, out=c[:, 1:])
     y = c[:, m : m + w] - c[:, :w]
     y /= m
     np.subtract(g[:, pad : pad + w], y, out=y)
+    del g, c
     a = np.abs(y)
     kth = int(0.99 * (w - 1))  # the 99th percentile: a spike does not set the scale
     top = np.sort(a, axis=1)[:, kth]  # (sorting short rows: cheaper than np.partition)
