@@ -101,8 +101,12 @@ def running_median(x: Float, w: int, block: int = 16384) -> Float:
     if step > 1 and at[-1] != len(x) - 1:
         at = np.concatenate([at, [len(x) - 1]])
     med = np.empty(len(at))
+    # The middle of each sorted window (w is odd): np.median's value, and sorting short rows is
+    # several times cheaper than np.median's partition. NaN: np.median's NaN, as before.
+    has_nan = bool(np.isnan(xp).any())
     for i in range(0, len(at), block):  # bounded memory on day-long series
-        med[i : i + block] = np.median(win[at[i : i + block]], axis=1)
+        rows = win[at[i : i + block]]
+        med[i : i + block] = np.median(rows, axis=1) if has_nan else np.sort(rows, axis=1)[:, h]
     return med if step == 1 else np.interp(np.arange(len(x)), at, med)
 
 

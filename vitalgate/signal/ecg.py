@@ -69,21 +69,26 @@ def segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray[
     # block by its first sample (segment edges fall inside a block for odd rates).
     k = decimation(fs)
     xd = decimate(x, k) if xd is None else xd
-    seg_of = np.minimum(np.arange(len(xd)) * k // seg, n_seg - 1)
-    starts = np.searchsorted(seg_of, np.arange(n_seg))
-    n_in = np.diff(np.concatenate([starts, [len(xd)]])).astype(np.float64)
+    # Block i is in segment min(i * k // seg, n_seg - 1): segment j starts at ceil(j * seg / k).
+    starts = np.minimum(-(-np.arange(n_seg) * seg // k), len(xd))
+    counts = np.diff(np.concatenate([starts, [len(xd)]]))
+    n_in = counts.astype(np.float64)
     fd = _numeric.bandpass(xd, fs / k, 0.5, 40.0) if len(xd) > 3 * 13 else xd - np.median(xd)
     lo_f, hi_f = np.minimum.reduceat(fd, starts), np.maximum.reduceat(fd, starts)
     p2p = hi_f - lo_f
     lo, hi = np.minimum.reduceat(xd, starts), np.maximum.reduceat(xd, starts)
     tol = 1e-3 * np.maximum(hi - lo, 1e-9)
-    at_edge = (xd >= (hi - tol)[seg_of]) | (xd <= (lo + tol)[seg_of])
-    clipped = np.add.reduceat(at_edge.astype(np.float64), starts) / n_in > q.clip_fraction
-    dev = fd - (np.add.reduceat(fd, starts) / n_in)[seg_of]
-    d2 = dev * dev
+    # Per-segment values spread over its blocks by np.repeat (cheaper than an index gather).
+    at_edge = xd >= np.repeat(hi - tol, counts)
+    at_edge |= xd <= np.repeat(lo + tol, counts)
+    buf = at_edge.astype(np.float64)
+    clipped = np.add.reduceat(buf, starts) / n_in > q.clip_fraction
+    d2 = np.subtract(fd, np.repeat(np.add.reduceat(fd, starts) / n_in, counts), out=buf)
+    d2 *= d2
     var = np.add.reduceat(d2, starts) / n_in
+    d2 *= d2
     with np.errstate(all="ignore"):
-        kurt = (np.add.reduceat(d2 * d2, starts) / n_in) / (var * var)
+        kurt = (np.add.reduceat(d2, starts) / n_in) / (var * var)
     pad = n_seg * seg - len(x)
     lengths = np.full(n_seg, seg, dtype=float)
     lengths[-1] = seg - pad
@@ -125,15 +130,9 @@ def ventricular_beats(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.i
     # The template is the median shape of the beats that did not come early: in bigeminy half
     # the beats are premature ventricular ones, and they must not shape the template.
     rr_before = np.diff(r, prepend=r[0] - np.median(np.diff(r))).astype(np.float64)
-    block = 64
-    template = np.empty_like(w)
-    local_rr = np.empty(len(r))
-    for i in range(0, len(w), block):  # per block of beats, not per sample
-        lo, hi = max(0, i - block // 2), i + block + block // 2
-        local_rr[i : i + block] = med = np.median(rr_before[lo:hi])
-        on_time = rr_before[lo:hi] >= cfg.premature_rr * med
-        pool = w[lo:hi][on_time] if on_time.sum() >= 4 else w[lo:hi]
-        template[i : i + block] = np.median(pool, axis=0)
+    blocks, block_rr = _block_templates(w, rr_before, cfg.premature_rr)
+    template = np.repeat(blocks, 64, axis=0)[: len(w)]
+    local_rr = np.repeat(block_rr, 64)[: len(w)]
     diff = ((w - template) ** 2).sum(axis=1)
     size = np.maximum((template * template).sum(axis=1), 1e-12)
     before = rr_before / local_rr
@@ -145,6 +144,45 @@ def ventricular_beats(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.i
     wide = duration2 > cfg.wide_qrs_ratio**2 * (et @ t2) / size
     pvc = (diff > cfg.wide_qrs_diff**2 * size) & wide & (before < cfg.premature_rr) & (after > cfg.pause_rr)
     return np.asarray(odd | pvc)
+
+
+def _sorted_median(s: npt.NDArray[np.float64], m: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """``np.median`` of the first ``m[b]`` items of each row ``b`` of ``s`` (sorted along its
+    last axis; the items past ``m[b]`` are ``+inf``): the same middle items, the same mean."""
+    lo = np.take_along_axis(s, np.broadcast_to(((m - 1) // 2)[..., None], (*s.shape[:-1], 1)), axis=-1)[..., 0]
+    hi = np.take_along_axis(s, np.broadcast_to((m // 2)[..., None], (*s.shape[:-1], 1)), axis=-1)[..., 0]
+    return np.asarray((lo + hi) / 2, dtype=np.float64)
+
+
+def _block_templates(w: npt.NDArray[np.float64], rr_before: npt.NDArray[np.float64], premature: float,
+                     block: int = 64, chunk: int = 256) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per block of ``block`` beats: ``(median shape, median RR)``. The shape is the median of
+    the rows of ``w`` of the beats of its neighbourhood ``[i - block // 2, i + block + block // 2)``
+    (cut at the ends, not padded) that did not come early (RR before them at least
+    ``premature`` x the neighbourhood's median RR; all of them when fewer than 4 did), exactly
+    as ``np.median`` per block. Vectorised over the blocks: the items outside a neighbourhood
+    are ``+inf`` and sort last; ``chunk`` blocks at a time (bounded memory on day-long records)."""
+    n = len(w)
+    n_blocks = -(-n // block)
+    out = np.empty((n_blocks, w.shape[1]))
+    rr_med = np.empty(n_blocks)
+    wt = np.ascontiguousarray(w.T)
+    for b0 in range(0, n_blocks, chunk):  # per chunk of blocks, not per sample
+        b = np.arange(b0, min(n_blocks, b0 + chunk))
+        j = (b * block - block // 2)[:, None] + np.arange(2 * block)[None, :]
+        inside = (j >= 0) & (j < n)
+        jc = np.clip(j, 0, n - 1)
+        rr = np.where(inside, rr_before[jc], np.inf)
+        n_in = inside.sum(axis=1)
+        med = _sorted_median(np.sort(rr, axis=1), n_in)
+        rr_med[b] = med
+        on_time = inside & (rr >= premature * med[:, None])
+        n_on = on_time.sum(axis=1)
+        pool = np.where((n_on >= 4)[:, None], on_time, inside)
+        shapes = np.where(pool[None, :, :], wt[:, jc], np.inf)  # (shape sample, block, beat)
+        shapes.sort(axis=-1)
+        out[b] = _sorted_median(shapes, np.broadcast_to(np.where(n_on >= 4, n_on, n_in), shapes.shape[:-1])).T
+    return out, rr_med
 
 
 def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None,

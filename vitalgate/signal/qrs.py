@@ -37,7 +37,7 @@ def _validate(ecg: npt.ArrayLike, fs: float) -> npt.NDArray[np.float64]:
     x = np.asarray(ecg, dtype=np.float64)
     if x.ndim != 1:
         raise SignalError(f"ecg must be a 1-D array of mV, got shape {x.shape}; pass one lead")
-    if not np.isfinite(x).all():
+    if not np.isfinite(np.sum(x)) and not np.isfinite(x).all():  # a NaN or inf makes the sum one
         bad = ~np.isfinite(x)
         if bad.all():
             raise SignalError("ecg has no finite sample (all NaN/inf)")
@@ -56,11 +56,15 @@ def bandpass(x: npt.NDArray[np.float64], fs: float, lo: float, hi: float, order:
 def envelope(x: npt.NDArray[np.float64], fs: float) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """``(band-passed ECG, QRS energy envelope)``."""
     f = qrs_band(x, fs)
-    d = np.diff(f, prepend=f[0]) * fs
+    d = np.empty(len(f))  # np.diff(f, prepend=f[0]) * fs, squared, without temporaries
+    d[:1] = 0.0
+    np.subtract(f[1:], f[:-1], out=d[1:])
+    d *= fs
+    d *= d
     w = max(1, round(0.12 * fs))
     # 120 ms integration (Pan-Tompkins), then 40 ms more: the box's ripple would otherwise
     # make several small maxima per beat.
-    return f, moving_average(moving_average(d * d, w), max(1, round(0.04 * fs)))
+    return f, moving_average(moving_average(d, w), max(1, round(0.04 * fs)))
 
 
 def qrs_band(x: npt.NDArray[np.float64], fs: float) -> npt.NDArray[np.float64]:
@@ -69,7 +73,8 @@ def qrs_band(x: npt.NDArray[np.float64], fs: float) -> npt.NDArray[np.float64]:
     mean (baseline, P and T waves). A few cumulative sums: cheaper than any FFT or IIR pass."""
     w = max(1, round(0.025 * fs))
     y = moving_average(moving_average(x, w), w) if w > 1 else x
-    return y - moving_average(y, max(2, round(0.2 * fs)))
+    base = moving_average(y, max(2, round(0.2 * fs)))
+    return np.subtract(y, base, out=base)
 
 
 def moving_average(v: npt.NDArray[np.float64], w: int) -> npt.NDArray[np.float64]:
@@ -81,15 +86,19 @@ def moving_average(v: npt.NDArray[np.float64], w: int) -> npt.NDArray[np.float64
     half = w // 2
     if w <= 8:  # w multiply-adds per sample beat the cumulative sum's passes
         sums = np.convolve(v, np.ones(w))[w - 1 - half : w - 1 - half + n]
-        counts = np.full(n, float(w))
-        counts[:half] = np.arange(half) - half + w
-        counts[n - (w - 1 - half) :] = n - np.arange(n - (w - 1 - half), n) + half
-        return np.asarray(sums / counts, dtype=np.float64)
+        out = sums / float(w)
+        head = np.arange(half)  # windows cut by the start, then by the end
+        out[:half] = sums[:half] / (head - half + w)
+        tail = np.arange(n - (w - 1 - half), n)
+        out[tail] = sums[tail] / (n - tail + half)
+        return out
     c = np.empty(n + 1)
     c[0] = 0.0
     np.cumsum(v, out=c[1:])
     out = np.empty(n)
-    out[half : half + n - w + 1] = (c[w:] - c[:-w]) / w
+    mid = out[half : half + n - w + 1]
+    np.subtract(c[w:], c[:-w], out=mid)
+    mid /= w
     head = np.arange(half)  # windows cut by the start: [0, i - half + w)
     out[:half] = c[head - half + w] / (head - half + w)
     tail = np.arange(half + n - w + 1, n)  # cut by the end: [i - half, n)
@@ -103,7 +112,15 @@ def _running_quantile(values: npt.NDArray[np.float64], width: int, q: float) -> 
     if n <= width:
         return np.full(n, np.quantile(values, q)) if n else values
     win = np.lib.stride_tricks.sliding_window_view(values, width)
-    qs = np.quantile(win, q, axis=1)
+    at = (width - 1) * q  # np.quantile's "linear" method, its arithmetic, from two order statistics
+    i = int(np.floor(at))
+    if 0 <= i < width - 1:
+        part = np.sort(win, axis=1)  # (cheaper than np.partition over short rows)
+        a, b = part[:, i], part[:, i + 1]
+        t = at - i
+        qs = b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
+    else:
+        qs = np.quantile(win, q, axis=1)
     half = width // 2
     return np.concatenate([np.full(half, qs[0]), qs, np.full(n - len(qs) - half, qs[-1])])
 
@@ -122,8 +139,8 @@ def decimate(x: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.float64]:
     if k <= 1:
         return x
     n = len(x) // k * k
-    out = x[0:n:k].copy()
-    for i in range(1, k):  # k - 1 strided adds: cheaper than a reshape-mean over short rows
+    out = x[0:n:k] + x[1:n:k]
+    for i in range(2, k):  # k - 1 strided adds: cheaper than a reshape-mean over short rows
         out += x[i:n:k]
     out /= k
     if n < len(x):
@@ -186,13 +203,17 @@ def vf_features(xd: npt.NDArray[np.float64], fsd: float,
     w = round(VF_WINDOW_S * fsd)
     m = max(2, round(0.5 * fsd))  # baseline out (about 1 Hz high-pass), window by window
     pad = m // 2
-    idx = np.clip(starts[:, None] - pad + np.arange(w + m)[None, :], 0, len(xd) - 1)
-    c = np.cumsum(xd[idx], axis=1)
-    c = np.concatenate([np.zeros((len(starts), 1)), c], axis=1)
-    y = xd[idx[:, pad : pad + w]] - (c[:, m:] - c[:, :-m])[:, :w] / m
+    g = xd[np.clip(starts[:, None] - pad + np.arange(w + m)[None, :], 0, len(xd) - 1)]
+    c = np.empty((len(starts), w + m + 1))
+    c[:, 0] = 0.0
+    np.cumsum(g, axis=1, out=c[:, 1:])
+    y = c[:, m : m + w] - c[:, :w]
+    y /= m
+    np.subtract(g[:, pad : pad + w], y, out=y)
+    del g, c
     a = np.abs(y)
     kth = int(0.99 * (w - 1))  # the 99th percentile: a spike does not set the scale
-    top = np.partition(a, kth, axis=1)[:, kth]
+    top = np.sort(a, axis=1)[:, kth]  # (sorting short rows: cheaper than np.partition)
     base = np.count_nonzero(a < 0.2 * top[:, None], axis=1) / w
     leak = np.ones(len(starts))
     sel = np.flatnonzero(base < VF_BASELINE)
@@ -361,13 +382,20 @@ def _drop_t_waves(beats: npt.NDArray[np.int64], e: npt.NDArray[np.float64], xd: 
     close = rr < round(0.36 * fs)
     if not close.any():
         return beats
-    d = np.abs(np.diff(xd, prepend=xd[0]))
+    # Only the close pairs are judged: slopes |xd[i] - xd[i - 1]| (0 at i = 0) around their two
+    # beats, and the local RR (median of the 9 around, edges repeated) at them.
+    pair = np.flatnonzero(close)
+    both = np.concatenate([beats[pair], beats[pair + 1]])
     offsets = np.arange(-round(0.1 * fs), round(0.05 * fs) + 1)
-    slope = d[np.clip(beats[:, None] + offsets[None, :], 0, len(d) - 1)].max(axis=1)
-    flat = slope[1:] < 0.5 * slope[:-1]
-    weak = e[beats[1:]] < 0.5 * e[beats[:-1]]
-    early = rr < 0.6 * _numeric.running_median(rr.astype(np.float64), 9)
-    drop = np.concatenate([[False], close & (flat | (weak & early))])
+    i = np.clip(both[:, None] + offsets[None, :], 0, len(xd) - 1)
+    slope = np.abs(xd[i] - xd[np.maximum(i - 1, 0)]).max(axis=1)
+    flat = slope[len(pair):] < 0.5 * slope[: len(pair)]
+    weak = e[beats[pair + 1]] < 0.5 * e[beats[pair]]
+    rr_pad = np.pad(rr.astype(np.float64), 4, mode="edge")
+    local = np.sort(rr_pad[pair[:, None] + np.arange(9)[None, :]], axis=1)[:, 4]  # np.median of 9
+    early = rr[pair] < 0.6 * local
+    drop = np.zeros(len(beats), dtype=bool)
+    drop[pair + 1] = flat | (weak & early)
     return np.asarray(beats[~drop], dtype=np.int64)
 
 

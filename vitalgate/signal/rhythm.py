@@ -113,7 +113,8 @@ def irregular_beats(rr: Float, cfg: RhythmConfig = DEFAULT, median: Float | None
     ``median``: the running median of ``rr`` over ``window_beats``, if already computed."""
     n = len(rr)
     padded = np.concatenate([rr[:1], rr, rr[-1:]])
-    rm = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)  # ectopic filter
+    a, b, c = padded[:-2], padded[1:-1], padded[2:]
+    rm = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))  # ectopic filter: 3-beat median
     big_n = max(2, cfg.af_window_beats)
     m = np.zeros(n)
     pairs = np.zeros(n)

@@ -1,0 +1,62 @@
+"""The vectorised kernels give exactly what the straightforward numpy they replace gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vitalgate.signal import _numeric
+from vitalgate.signal.ecg import _block_templates
+from vitalgate.signal.qrs import _running_quantile
+
+
+def _templates_loop(w: np.ndarray, rr_before: np.ndarray, block: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    out, meds = [], []
+    for i in range(0, len(w), block):
+        lo, hi = max(0, i - block // 2), i + block + block // 2
+        meds.append(np.median(rr_before[lo:hi]))
+        on_time = rr_before[lo:hi] >= 0.9 * meds[-1]
+        pool = w[lo:hi][on_time] if on_time.sum() >= 4 else w[lo:hi]
+        out.append(np.median(pool, axis=0))
+    return np.array(out), np.array(meds)
+
+
+@pytest.mark.parametrize("n", [8, 9, 63, 64, 65, 96, 97, 200, 1000])
+def test_block_templates_match_per_block_median(n: int) -> None:
+    rng = np.random.default_rng(n)
+    w = rng.normal(size=(n, 21))
+    rr = rng.integers(60, 160, size=n).astype(np.float64)  # ties in the RR medians too
+    rr[rng.random(n) < 0.3] *= 0.6  # premature beats
+    shapes, meds = _block_templates(w, rr, 0.9, chunk=3)
+    want_shapes, want_meds = _templates_loop(w, rr)
+    assert np.array_equal(shapes, want_shapes)
+    assert np.array_equal(meds, want_meds)
+
+
+@pytest.mark.parametrize("q", [0.8, 0.5, 0.25, 0.9])
+@pytest.mark.parametrize("n", [5, 17, 18, 500])
+def test_running_quantile_matches_np_quantile(q: float, n: int) -> None:
+    v = np.random.default_rng(n).exponential(size=n)
+    width = 17
+    got = _running_quantile(v, width, q)
+    if n <= width:
+        assert np.array_equal(got, np.full(n, np.quantile(v, q)))
+        return
+    qs = np.quantile(np.lib.stride_tricks.sliding_window_view(v, width), q, axis=1)
+    h = width // 2
+    assert np.array_equal(got, np.concatenate([np.full(h, qs[0]), qs, np.full(n - len(qs) - h, qs[-1])]))
+
+
+@pytest.mark.parametrize("w", [3, 9, 61, 121])
+def test_running_median_matches_np_median(w: int) -> None:
+    x = np.random.default_rng(w).normal(size=3000)
+    h = w // 2
+    ref = np.median(np.lib.stride_tricks.sliding_window_view(np.pad(x, h, mode="edge"), w), axis=1)
+    got = _numeric.running_median(x, w)
+    if w < 64:
+        assert np.array_equal(got, ref)
+    else:  # sampled every w // 16 items: exact there
+        at = np.arange(0, len(x), w // 16)
+        assert np.array_equal(got[at], ref[at])
+    x[100] = np.nan
+    assert np.isnan(_numeric.running_median(x, 9)[96:105]).all()
