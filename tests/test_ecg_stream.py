@@ -10,7 +10,7 @@ from ecg_data import afdb, mitdb
 from wfdb import processing
 
 from vitalgate.signal import EcgStream, RrStream, detect_qrs, screen_ecg, screen_rr
-from vitalgate.signal.events import RhythmKind
+from vitalgate.signal.events import RhythmEvent, RhythmKind
 
 
 @pytest.mark.parametrize("chunk", [73, 130])
@@ -86,23 +86,40 @@ def test_rr_stream_refuses_nonsense() -> None:
         RrStream().feed([0.8, -0.1])
 
 
-def test_stream_reports_ventricular_flutter_not_a_pause(shared_data: Path) -> None:
-    """207's long ventricular flutter (1540.9-1638.7 s), streamed in 130-sample chunks: VF
-    events inside it, once each, and no pause for the beats VF does not have."""
-    x, fs, _, _ = mitdb(shared_data, "207")
-    a, b = int(1480 * fs), int(1700 * fs)
+def _stream(x: np.ndarray, fs: float, a: int, b: int) -> list[tuple[float, RhythmEvent]]:
+    """Feed ``x[a:b]`` in 130-sample chunks: ``(signal time when reported, event)``."""
     stream = EcgStream(fs)
-    events = []
+    out: list[tuple[float, RhythmEvent]] = []
     for i in range(a, b, 130):
-        events += stream.feed(x[i : min(i + 130, b)])
-    events += stream.flush()
-    vf = [e for e in events if e.kind is RhythmKind.VF]
-    assert vf  # measured: 5 runs of windows, covering 48 of the 98 s
-    for e in vf:
-        assert 1480 + e.start_s >= 1540.9 - 4.0, e  # inside the reference episode (4-s windows)
-        assert 1480 + e.end_s <= 1638.7 + 4.0, e
-        assert e.strip_mv is not None
-    starts = [e.start_s for e in vf]
-    assert len(set(starts)) == len(starts)  # each reported once
-    pauses = [e for e in events if e.kind is RhythmKind.PAUSE]
-    assert not [e for e in pauses if 1540.9 <= 1480 + e.start_s <= 1638.7], pauses
+        out += [((min(i + 130, b) - a) / fs, e) for e in stream.feed(x[i : min(i + 130, b)])]
+    return out + [((b - a) / fs, e) for e in stream.flush()]
+
+
+def test_stream_reports_sustained_ventricular_flutter_at_once_not_a_pause(shared_data: Path) -> None:
+    """207's long ventricular flutter (1540.9-1638.7 s), streamed: one VF event, reported while
+    it goes on (not held back until it ends), inside the episode; no pause for the beats VF does
+    not have."""
+    x, fs, _, _ = mitdb(shared_data, "207")
+    t0 = 1480.0
+    reported = _stream(x, fs, int(t0 * fs), int(1700 * fs))
+    vf = [(at, e) for at, e in reported if e.kind is RhythmKind.VF]
+    assert len(vf) == 1  # one episode, one alert
+    at, e = vf[0]
+    assert e.ongoing
+    assert t0 + at - 1540.9 < 15.0  # measured: 6 s after the onset
+    assert t0 + e.start_s >= 1540.9 - 4.0  # inside the reference episode (4-s windows)
+    assert e.strip_mv is not None
+    assert not [e for _, e in reported if e.kind is RhythmKind.PAUSE]
+
+
+def test_stream_raises_no_pause_over_unreadable_signal(shared_data: Path) -> None:
+    """207's first five minutes: noise, bigeminy, VT and flutter. Beats in unreadable 5-s
+    segments are dropped; the gap they leave is not a pause (offline reports none either)."""
+    x, fs, _, _ = mitdb(shared_data, "207")
+    b = int(300 * fs)
+    assert not [e for e in screen_ecg(x[:b], fs).events if e.kind is RhythmKind.PAUSE]
+    reported = _stream(x, fs, 0, b)
+    assert [e for _, e in reported if e.kind is RhythmKind.UNREADABLE] == []  # (reported offline only)
+    assert not [e for _, e in reported if e.kind is RhythmKind.PAUSE]  # before: 7 false pauses
+    vf = [e for _, e in reported if e.kind is RhythmKind.VF]
+    assert [round(e.start_s) for e in vf] == [40, 242]  # reference: 40.7-60.4 s, 242.1-280.9 s

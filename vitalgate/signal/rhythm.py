@@ -5,9 +5,9 @@ the low-complexity detector of Petrenas, Marozas and Sornmo (Comput Biol Med 201
 
 * ectopic beats are filtered by a 3-beat median of the RR series ``rm``;
 * irregularity ``M``: the share of RR pairs within an 8-beat window (``af_window_beats``) of
-  ``rm`` that differ by at least ``af_rr_diff_s`` (30 ms); smoothed forward and backward by an
-  exponential averager (``af_smoothing``, alpha = 0.02) and divided by the smoothed RR (so it is
-  relative to the heart rate): ``I``;
+  ``rm`` that differ by at least ``af_rr_diff_s`` (30 ms); smoothed by an exponential averager
+  (``af_smoothing``, alpha = 0.02; causal, its value read ``af_lookahead_beats`` later, which
+  centres its lag) and divided by the smoothed RR (so it is relative to the heart rate): ``I``;
 * bigeminy suppression ``B``: how much the median filter changed the 8-beat RR sum,
   ``(sum rm / sum r - 1)^2``, smoothed the same way. Bigeminy, trigeminy and sinus rhythm pass
   the median filter nearly unchanged (``B`` below ``af_bigeminy``, 2e-4): not AF, however
@@ -16,9 +16,9 @@ the low-complexity detector of Petrenas, Marozas and Sornmo (Comput Biol Med 201
   ``min_af_s`` (30 s, the ESC definition of an AF episode; at most half the input) are dropped
   and gaps shorter than ``merge_gap_s`` merged.
 
-``N``, 30 ms, alpha and delta are the published design; ``af_irregularity`` was set at the
-balance of sensitivity and specificity on the MIT-BIH AF Database (``docs/ecg-screening.md``
-has the sweep and the figures on records it was not set on).
+``N``, 30 ms, alpha and delta are the published design; ``af_irregularity`` and the look-ahead
+were set at the balance of sensitivity and specificity on the MIT-BIH AF Database
+(``docs/ecg-screening.md`` has the sweep and the figures on records they were not set on).
 """
 
 from __future__ import annotations
@@ -126,6 +126,7 @@ def irregular_beats(rr: Float, cfg: RhythmConfig = DEFAULT, median: Float | None
         m += _trailing_sum(differ, big_n - lag)
         pairs += _trailing_sum(exists, big_n - lag)
     m /= np.maximum(pairs, 1.0)  # the share of differing pairs (fewer pairs in the first N)
+
     def smooth(v: Float) -> Float:  # causal averaging, read ``af_lookahead_beats`` later
         y = _numeric.exp_smooth(v, cfg.af_smoothing)
         ahead = min(max(cfg.af_lookahead_beats, 0), n - 1)

@@ -17,8 +17,8 @@ import numpy.typing as npt
 from vitalgate.errors import SignalError
 from vitalgate.signal.ecg import QualityConfig, segment_quality, ventricular_beats
 from vitalgate.signal.events import RhythmEvent, RhythmKind
-from vitalgate.signal.qrs import MAX_FS, MIN_FS, _detect
-from vitalgate.signal.rhythm import DEFAULT, RhythmConfig, screen_beats
+from vitalgate.signal.qrs import MAX_FS, MIN_FS, VF_WINDOW_S, _detect
+from vitalgate.signal.rhythm import DEFAULT, RhythmConfig, _runs, screen_beats
 
 
 class _RhythmTracker:
@@ -37,7 +37,19 @@ class _RhythmTracker:
         self.last_end: dict[RhythmKind, float] = {}
         self.open_af: RhythmEvent | None = None
         self.final = False  # the stream ended: decide up to the newest beat
-        self.vf: deque[tuple[float, float]] = deque(maxlen=64)  # VF seen (no beats: no pause there)
+        # Unusable stretches (unreadable signal, VF), in seconds, merged and in order: an RR
+        # interval across one is neither screened for AF nor a pause, as offline.
+        self.gaps: list[tuple[float, float]] = []
+
+    def note_gap(self, start: float, end: float) -> None:
+        """An unusable stretch ``[start, end)`` s; overlapping or touching ones are merged."""
+        merged = [(start, end)]
+        for a, b in self.gaps:
+            if b < merged[0][0] or a > merged[0][1]:
+                merged.append((a, b))
+            else:
+                merged[0] = (min(a, merged[0][0]), max(b, merged[0][1]))
+        self.gaps = sorted(merged)
 
     def add(self, times: npt.NDArray[np.float64], ectopic: npt.NDArray[np.bool_] | None = None) -> list[RhythmEvent]:
         flags = np.zeros(len(times), dtype=bool) if ectopic is None else ectopic
@@ -48,7 +60,11 @@ class _RhythmTracker:
         if len(self.beats) < self.cfg.min_beats:
             return []
         t = np.fromiter(self.beats, dtype=np.float64)
-        res = screen_beats(t, self.cfg, ectopic=np.fromiter(self.ectopic, dtype=bool))
+        self.gaps = [g for g in self.gaps if g[1] > t[0]]  # bounded: only what the beats span
+        usable = np.ones(len(t) - 1, dtype=bool)
+        for a, b in self.gaps:  # per gap, vectorised over the intervals
+            usable &= (t[1:] <= a) | (t[:-1] >= b)
+        res = screen_beats(t, self.cfg, usable=usable, ectopic=np.fromiter(self.ectopic, dtype=bool))
         # Decide only where the running windows are complete: half the premature-beat window
         # and at least the AF averager's look-ahead behind the newest beat (offline, those
         # beats have the same neighbourhood). This is the detector's delay.
@@ -82,8 +98,6 @@ class _RhythmTracker:
         for e in res.events:  # other events: once each, when complete
             if e.kind is RhythmKind.AF or e.end_s >= last - 1.0 or e.start_s <= self.last_end.get(e.kind, -1.0):
                 continue
-            if e.kind is RhythmKind.PAUSE and any(a < e.end_s and e.start_s < b for a, b in self.vf):
-                continue  # the "pause" is ventricular fibrillation, reported as such
             self.last_end[e.kind] = e.end_s
             out.append(e)
         return out
@@ -136,7 +150,7 @@ class EcgStream:
         self.done_until = 0  # absolute index up to which beats are final
         self.tracker = _RhythmTracker(self.cfg)
         self.r_peaks: deque[int] = deque(maxlen=20_000)
-        self.vf_reported_until = -1.0
+        self.vf_until = -1e9  # end of the VF episode last reported (s)
 
     @property
     def samples_seen(self) -> int:
@@ -164,13 +178,15 @@ class EcgStream:
         buf = self.buffer
         r, vf = _detect(buf, self.fs)
         edge = len(buf) if final else len(buf) - int(self.MARGIN_S * self.fs)
-        vf_events = self._vf_events(vf, edge)
+        vf_events = self._vf_events(vf, edge, final)
         lo = max(self.done_until - self.start, int(0.5 * self.fs) if self.start else 0)
         # QRS shapes judged against the buffer's beats (the offline call uses 128 around each)
         ectopic = ventricular_beats(buf, self.fs, r, self.cfg)
         keep = (r >= lo) & (r < edge)
         ok = segment_quality(buf, self.fs, r, self.quality)
         seg = int(5.0 * self.fs)
+        for a, b in _runs(~ok) * seg:  # unreadable: its beats are dropped, its gap is no pause
+            self.tracker.note_gap((self.start + int(a)) / self.fs, (self.start + min(int(b), len(buf))) / self.fs)
         if keep.any():
             keep &= ok[np.minimum(r // seg, len(ok) - 1)]
         self.done_until = self.start + edge
@@ -182,17 +198,27 @@ class EcgStream:
         events = vf_events + self.tracker.add(absolute / self.fs, ectopic)
         return [self._strip(e) for e in events]
 
-    def _vf_events(self, vf: npt.NDArray[np.int64], edge: int) -> list[RhythmEvent]:
-        """VF windows of the buffer, reported once each (a run still growing at the newest
-        edge waits); the tracker learns them so the beat gap they leave is not a pause."""
+    def _vf_events(self, vf: npt.NDArray[np.int64], edge: int, final: bool) -> list[RhythmEvent]:
+        """One event per VF episode: as soon as a run still growing at the newest edge spans
+        ``VF_WINDOW_S`` (``ongoing=True``: sustained VF is not held back until it ends), else
+        when a run is complete. Runs within ``merge_gap_s`` of the last one (window edges move
+        between passes) continue its episode. The tracker learns the runs, so the beat gap they
+        leave is not reported as a pause."""
         out = []
         for a, b in vf:
             start, end = (self.start + int(a)) / self.fs, (self.start + int(b)) / self.fs
-            self.tracker.vf.append((start, end))
-            if b >= edge or start < self.vf_reported_until:
+            self.tracker.note_gap(start, end)
+            if end <= self.vf_until:
                 continue
-            self.vf_reported_until = end
-            out.append(RhythmEvent(RhythmKind.VF, start, end, 0.8, detail="ventricular flutter/fibrillation"))
+            growing = b >= edge and not final
+            if start <= self.vf_until + max(VF_WINDOW_S, self.cfg.merge_gap_s):
+                self.vf_until = end  # the episode goes on
+                continue
+            if growing and end - start < VF_WINDOW_S:
+                continue  # too short to tell yet
+            out.append(RhythmEvent(RhythmKind.VF, start, end, 0.8, ongoing=growing,
+                                   detail="ventricular flutter/fibrillation"))
+            self.vf_until = end
         return out
 
     def _strip(self, e: RhythmEvent) -> RhythmEvent:
