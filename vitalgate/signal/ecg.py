@@ -15,7 +15,7 @@ import numpy.typing as npt
 from vitalgate.signal import _numeric
 from vitalgate.signal.events import RhythmEvent, RhythmKind
 from vitalgate.signal.qrs import _detect, _validate, decimate, decimation, moving_average
-from vitalgate.signal.rhythm import DEFAULT, RhythmConfig, _runs, screen_beats
+from vitalgate.signal.rhythm import DEFAULT, RhythmConfig, _runs, record_irregularity, screen_beats
 
 SEGMENT_S = 5.0
 MAX_STRIP_S = 30.0
@@ -222,7 +222,13 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     rr = screen_beats(r / fs, cfg, usable=usable, ectopic=ectopic) if len(r) >= 2 else screen_beats(np.zeros(0), cfg)
     af = np.round(rr.af_episodes * fs).astype(np.int64).reshape(-1, 2)
     af = np.clip(af, 0, len(x))
-    events = [_with_strip(e, x, fs) for e in rr.events]
+    rr_events = rr.events
+    readable_share = 1.0 - float(np.sum(unreadable[:, 1] - unreadable[:, 0])) / max(len(x), 1)
+    if len(x) < cfg.short_record_s * fs and readable_share >= 0.5 and len(r) >= cfg.min_beats:
+        af = _short_record_af(x, fs, r, usable, ectopic, cfg)
+        rr_events = [e for e in rr.events if e.kind != RhythmKind.AF]
+        rr_events += [RhythmEvent(RhythmKind.AF, a / fs, b / fs, 0.7, detail="short recording") for a, b in af]
+    events = [_with_strip(e, x, fs) for e in rr_events]
     events += [
         RhythmEvent(RhythmKind.UNREADABLE, a / fs, b / fs, 0.9, detail="noise, clipping or electrode off")
         for a, b in unreadable
@@ -233,6 +239,48 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     ]
     events.sort(key=lambda e: e.start_s)
     return EcgScreening(r, af, events, unreadable, float(fs), len(x))
+
+
+def p_wave_share(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64],
+                 ectopic: npt.NDArray[np.bool_]) -> float:
+    """How much of the ECG before the QRS (300 to 80 ms before each R, 1-30 Hz) is a wave that
+    repeats beat after beat: the energy of the mean window over the mean energy of the windows
+    (each window's mean removed). Sinus P waves, locked to the QRS, add up (a share near 1 on
+    clean signal); the f-waves of AF do not (near 1 / beats). Beats after an RR under 0.45 s (a
+    T wave in the window) and ventricular beats are left out; ``nan`` with fewer than 4 beats."""
+    a, b = round(0.30 * fs), round(0.08 * fs)
+    if len(r) < 4 or len(x) <= 3 * a:
+        return float("nan")
+    rr_before = np.diff(r, prepend=r[0] - len(x)) / fs
+    keep = (r >= a) & (rr_before > 0.45) & ~ectopic
+    if keep.sum() < 4:
+        return float("nan")
+    y = _numeric.bandpass(x, fs, 1.0, 30.0)
+    w = y[r[keep][:, None] + np.arange(-a, -b)[None, :]]
+    w -= w.mean(axis=1, keepdims=True)
+    t = w.mean(axis=0)
+    return float((t @ t) / max(float(np.mean((w * w).sum(axis=1))), 1e-12))
+
+
+def _short_record_af(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], usable: npt.NDArray[np.bool_],
+                     ectopic: npt.NDArray[np.bool_], cfg: RhythmConfig) -> npt.NDArray[np.int64]:
+    """AF over a short recording, decided once for the whole record: irregular successive RR
+    changes, the Petrenas irregularity and bigeminy measure over the record, and no P wave
+    locked to the QRS. ``(1, 2)`` from the first to the last usable beat, or ``(0, 2)``."""
+    rr = np.diff(r) / fs
+    ok = usable & (rr > 0.2) & (rr < cfg.pause_s)
+    rr_af = np.clip(rr, 0.2, 3.0)
+    if ectopic.any():  # as screen_beats: the intervals around ventricular beats by the local median
+        median = _numeric.running_median(rr_af, min(cfg.window_beats, len(rr) | 1))
+        rr_af = np.where(ectopic[:-1] | ectopic[1:], median, rr_af)
+    share, irregularity, bigeminy = record_irregularity(rr_af, ok, ectopic, cfg)
+    none = np.zeros((0, 2), dtype=np.int64)
+    if not (share >= cfg.short_af_share and irregularity > cfg.short_af_irregularity and bigeminy >= cfg.af_bigeminy):
+        return none
+    if p_wave_share(x, fs, r, ectopic) >= cfg.short_p_wave:
+        return none
+    idx = np.flatnonzero(ok)
+    return np.array([[r[idx[0]], r[idx[-1] + 1]]], dtype=np.int64)
 
 
 def _with_strip(e: RhythmEvent, x: npt.NDArray[np.float64], fs: float) -> RhythmEvent:
