@@ -64,7 +64,7 @@ class RhythmConfig:
     # cinc2017 records (300 of 600; the odd ones held out), rounded inside the plateau:
     short_record_s: float = 120.0  # ECG only: recordings shorter than this get one AF decision
     short_rr_change: float = 0.06  # a successive RR change beyond this x the median RR is irregular
-    short_af_share: float = 0.6  # AF needs at least this share of irregular successive RR changes
+    short_af_share: float = 0.65  # AF needs at least this share of irregular successive RR changes
     short_af_irregularity: float = 0.5  # and the record's mean Petrenas irregularity above this
     short_p_wave: float = 0.4  # ECG only: consistent P wave (share of pre-QRS energy) at least this: not AF
     merge_gap_s: float = 10.0  # AF episodes closer than this are one episode
