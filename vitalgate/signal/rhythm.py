@@ -59,6 +59,14 @@ class RhythmConfig:
     premature_rr: float = 0.9  # ECG only: RR before < this x the local median: premature (not in the QRS template)
     pause_rr: float = 1.0  # ECG only: RR after > this x the local median: a (compensatory) pause follows
     min_af_s: float = 30.0  # shortest AF episode reported (ESC 2020: >= 30 s)
+    # Short recordings (a handheld device's 9-60 s): one decision for the whole record, as the
+    # averager (time constant 50 beats) does not settle on 10-60 beats. Set on the even-numbered
+    # cinc2017 records (300 of 600; the odd ones held out), rounded inside the plateau:
+    short_record_s: float = 120.0  # ECG only: recordings shorter than this get one AF decision
+    short_rr_change: float = 0.06  # a successive RR change beyond this x the median RR is irregular
+    short_af_share: float = 0.65  # AF needs at least this share of irregular successive RR changes
+    short_af_irregularity: float = 0.5  # and the record's mean Petrenas irregularity above this
+    short_p_wave: float = 0.4  # ECG only: consistent P wave (share of pre-QRS energy) at least this: not AF
     merge_gap_s: float = 10.0  # AF episodes closer than this are one episode
     pause_s: float = 2.5  # an RR longer than this is a pause (sinus pause / AV block)
     brady_bpm: float = 40.0  # sustained heart rate below this (at rest) is bradycardia
@@ -155,6 +163,45 @@ def af_episodes_from_mask(t_start: Float, t_end: Float, af: Bool, total_s: float
         eps = np.stack([starts, ends], axis=1)
     min_len = min(cfg.min_af_s, 0.5 * total_s)
     return np.asarray(eps[(eps[:, 1] - eps[:, 0]) >= min_len], dtype=np.float64).reshape(-1, 2)
+
+
+def record_irregularity(rr: Float, ok: Bool, ectopic: Bool | None = None,
+                        cfg: RhythmConfig = DEFAULT) -> tuple[float, float, float]:
+    """One value per record, for short recordings (no averager, so no lag to wait out):
+    ``(share, irregularity, bigeminy)`` over the usable RR intervals ``ok``: the share of
+    successive RR changes beyond ``short_rr_change`` x the median RR (the intervals around
+    ``ectopic`` beats left out), the mean Petrenas irregularity ``M / mean RR`` and the mean
+    bigeminy measure ``B`` (both as in :func:`irregular_beats`; over the first window, the pairs
+    there are). ``nan`` when fewer than 8 intervals are usable."""
+    n = len(rr)
+    big_n = max(2, cfg.af_window_beats)
+    use = ok
+    if use.sum() < 8:
+        return float("nan"), float("nan"), float("nan")
+    padded = np.concatenate([rr[:1], rr, rr[-1:]])
+    a, b, c = padded[:-2], padded[1:-1], padded[2:]
+    rm = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+    m = np.zeros(n)
+    pairs = np.zeros(n)
+    for lag in range(1, big_n):  # as irregular_beats, per lag (N - 1 of them), not per beat
+        differ = np.zeros(n)
+        differ[lag:] = np.abs(rm[lag:] - rm[:-lag]) >= cfg.af_rr_diff_s
+        exists = np.zeros(n)
+        exists[lag:] = 1.0
+        m += _trailing_sum(differ, big_n - lag)
+        pairs += _trailing_sum(exists, big_n - lag)
+    m /= np.maximum(pairs, 1.0)
+    irregularity = float(m[use].mean() / max(float(rm[ok].mean()), 1e-3))
+    bigeminy = float(np.mean(((_trailing_sum(rm, big_n) / _trailing_sum(rr, big_n) - 1.0) ** 2)[use]))
+    clean = ok.copy()
+    if ectopic is not None and len(ectopic) == n + 1:
+        clean &= ~(ectopic[:-1] | ectopic[1:])
+    both = clean[1:] & clean[:-1]
+    if both.sum() < 6:
+        return float("nan"), irregularity, bigeminy
+    change = np.abs(np.diff(rr))[both]  # the replaced intervals are not among them
+    share = float(np.mean(change > cfg.short_rr_change * float(np.median(rr[clean]))))
+    return share, irregularity, bigeminy
 
 
 def _sustained(t0: Float, t1: Float, mask: Bool, min_s: float) -> list[tuple[float, float]]:
