@@ -190,7 +190,8 @@ def ventricular_beats(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.i
     if len(r) < 8 or cfg.qrs_shape_diff <= 0.0:
         return np.zeros(len(r), dtype=bool)
     shapes = shapes or _beat_shapes(x, fs, r, cfg, xd)
-    assert shapes is not None
+    if shapes is None:
+        return np.zeros(len(r), dtype=bool)
     w, template, rr_before, local_rr = shapes
     fsd = fs / decimation(fs)
     h = w.shape[1] // 2

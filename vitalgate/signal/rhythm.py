@@ -116,13 +116,15 @@ def _trailing_sum(v: Float, w: int) -> Float:
     return np.asarray(c[i] - c[np.maximum(i - w, 0)], dtype=np.float64)
 
 
-def irregular_beats(rr: Float, cfg: RhythmConfig = DEFAULT, median: Float | None = None) -> tuple[Bool, Bool]:
-    """``(af, premature)`` per RR interval (vectorised; see the module's description).
-    ``median``: the running median of ``rr`` over ``window_beats``, if already computed."""
+def _petrenas_terms(rr: Float, cfg: RhythmConfig) -> tuple[Float, Float, Float]:
+    """``(rm, m, b)`` per RR interval: the 3-beat median RR (the ectopic filter), the share of
+    RR pairs of the last ``af_window_beats`` of ``rm`` differing by ``af_rr_diff_s`` or more
+    (over the first window, the pairs there are), and the bigeminy measure
+    ``(sum rm / sum rr - 1)^2`` over the same window. Vectorised per lag, not per beat."""
     n = len(rr)
     padded = np.concatenate([rr[:1], rr, rr[-1:]])
     a, b, c = padded[:-2], padded[1:-1], padded[2:]
-    rm = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))  # ectopic filter: 3-beat median
+    rm = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
     big_n = max(2, cfg.af_window_beats)
     m = np.zeros(n)
     pairs = np.zeros(n)
@@ -133,7 +135,16 @@ def irregular_beats(rr: Float, cfg: RhythmConfig = DEFAULT, median: Float | None
         exists[lag:] = 1.0
         m += _trailing_sum(differ, big_n - lag)
         pairs += _trailing_sum(exists, big_n - lag)
-    m /= np.maximum(pairs, 1.0)  # the share of differing pairs (fewer pairs in the first N)
+    m /= np.maximum(pairs, 1.0)
+    bigeminy = (_trailing_sum(rm, big_n) / _trailing_sum(rr, big_n) - 1.0) ** 2
+    return rm, m, bigeminy
+
+
+def irregular_beats(rr: Float, cfg: RhythmConfig = DEFAULT, median: Float | None = None) -> tuple[Bool, Bool]:
+    """``(af, premature)`` per RR interval (vectorised; see the module's description).
+    ``median``: the running median of ``rr`` over ``window_beats``, if already computed."""
+    n = len(rr)
+    rm, m, b = _petrenas_terms(rr, cfg)
 
     def smooth(v: Float) -> Float:  # causal averaging, read ``af_lookahead_beats`` later
         y = _numeric.exp_smooth(v, cfg.af_smoothing)
@@ -141,7 +152,7 @@ def irregular_beats(rr: Float, cfg: RhythmConfig = DEFAULT, median: Float | None
         return np.concatenate([y[ahead:], np.full(ahead, y[-1])]) if ahead else y
 
     irregularity = smooth(m) / np.maximum(smooth(rm), 1e-3)
-    bigeminy = smooth((_trailing_sum(rm, big_n) / _trailing_sum(rr, big_n) - 1.0) ** 2)
+    bigeminy = smooth(b)
     af = (bigeminy >= cfg.af_bigeminy) & (irregularity > cfg.af_irregularity)
     x = rr / (_numeric.running_median(rr, min(cfg.window_beats, n | 1)) if median is None else median)
     premature = (x < 0.87) & (np.concatenate([x[1:], [1.0]]) > 1.1)
@@ -174,25 +185,11 @@ def record_irregularity(rr: Float, ok: Bool, ectopic: Bool | None = None,
     bigeminy measure ``B`` (both as in :func:`irregular_beats`; over the first window, the pairs
     there are). ``nan`` when fewer than 8 intervals are usable."""
     n = len(rr)
-    big_n = max(2, cfg.af_window_beats)
-    use = ok
-    if use.sum() < 8:
+    if ok.sum() < 8:
         return float("nan"), float("nan"), float("nan")
-    padded = np.concatenate([rr[:1], rr, rr[-1:]])
-    a, b, c = padded[:-2], padded[1:-1], padded[2:]
-    rm = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
-    m = np.zeros(n)
-    pairs = np.zeros(n)
-    for lag in range(1, big_n):  # as irregular_beats, per lag (N - 1 of them), not per beat
-        differ = np.zeros(n)
-        differ[lag:] = np.abs(rm[lag:] - rm[:-lag]) >= cfg.af_rr_diff_s
-        exists = np.zeros(n)
-        exists[lag:] = 1.0
-        m += _trailing_sum(differ, big_n - lag)
-        pairs += _trailing_sum(exists, big_n - lag)
-    m /= np.maximum(pairs, 1.0)
-    irregularity = float(m[use].mean() / max(float(rm[ok].mean()), 1e-3))
-    bigeminy = float(np.mean(((_trailing_sum(rm, big_n) / _trailing_sum(rr, big_n) - 1.0) ** 2)[use]))
+    rm, m, b = _petrenas_terms(rr, cfg)
+    irregularity = float(m[ok].mean() / max(float(rm[ok].mean()), 1e-3))
+    bigeminy = float(b[ok].mean())
     clean = ok.copy()
     if ectopic is not None and len(ectopic) == n + 1:
         clean &= ~(ectopic[:-1] | ectopic[1:])

@@ -15,7 +15,13 @@ import numpy as np
 import numpy.typing as npt
 
 from vitalgate.errors import SignalError
-from vitalgate.signal.ecg import QualityConfig, segment_quality, ventricular_beats
+from vitalgate.signal.ecg import (
+    QualityConfig,
+    _beat_shapes,
+    beat_agreement,
+    segment_quality,
+    ventricular_beats,
+)
 from vitalgate.signal.events import RhythmEvent, RhythmKind
 from vitalgate.signal.qrs import MAX_FS, MIN_FS, VF_WINDOW_S, _detect
 from vitalgate.signal.rhythm import DEFAULT, RhythmConfig, _runs, screen_beats
@@ -181,9 +187,11 @@ class EcgStream:
         vf_events = self._vf_events(vf, edge, final)
         lo = max(self.done_until - self.start, int(0.5 * self.fs) if self.start else 0)
         # QRS shapes judged against the buffer's beats (the offline call uses 128 around each)
-        ectopic = ventricular_beats(buf, self.fs, r, self.cfg)
+        shapes = _beat_shapes(buf, self.fs, r, self.cfg)  # once, for the shapes and the quality
+        ectopic = ventricular_beats(buf, self.fs, r, self.cfg, shapes=shapes)
+        corr = beat_agreement(shapes) if shapes is not None else np.full(len(r), np.nan)
         keep = (r >= lo) & (r < edge)
-        ok = segment_quality(buf, self.fs, r, self.quality)
+        ok = segment_quality(buf, self.fs, r, self.quality, beat_corr=corr)
         seg = int(5.0 * self.fs)
         for a, b in _runs(~ok) * seg:  # unreadable: its beats are dropped, its gap is no pause
             self.tracker.note_gap((self.start + int(a)) / self.fs, (self.start + min(int(b), len(buf))) / self.fs)
