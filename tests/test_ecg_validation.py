@@ -119,10 +119,10 @@ def test_home_device_recordings(shared_data: Path) -> None:
     fp = sum(v for (lab, c), v in calls.items() if c == "A" and lab != "A")
     fn = n["A"] - tp
     f1 = 2 * tp / (2 * tp + fp + fn)
-    # measured: F1 0.810, normal called AF 1.0 %, other rhythm called AF 5.8 %, noisy called AF
+    # measured: F1 0.823, normal called AF 1.0 %, other rhythm called AF 5.8 %, noisy called AF
     # 3/30, unreadable: noisy 11/30, normal 3, AF 1 — F1, other and noisy short of the goals
     # (0.90, 5 %, none); see docs/ecg-screening.md
-    assert f1 >= 0.80
+    assert f1 >= 0.82
     assert calls.get(("N", "A"), 0) / n["N"] <= 0.01
     assert calls.get(("O", "A"), 0) / n["O"] <= 0.06
     assert calls.get(("~", "A"), 0) <= 3

@@ -384,7 +384,9 @@ def _short_record_af(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.in
                      ectopic: npt.NDArray[np.bool_], cfg: RhythmConfig) -> npt.NDArray[np.int64]:
     """AF over a short recording, decided once for the whole record: irregular successive RR
     changes, the Petrenas irregularity and bigeminy measure over the record, and no P wave
-    locked to the QRS. ``(1, 2)`` from the first to the last usable beat, or ``(0, 2)``."""
+    locked to the QRS (not asked when the rhythm is very irregular: at fast irregular rates the
+    previous beat's T wave falls in the P window). ``(1, 2)`` from the first to the last usable
+    beat, or ``(0, 2)``."""
     rr = np.diff(r) / fs
     ok = usable & (rr > 0.2) & (rr < cfg.pause_s)
     rr_af = np.clip(rr, 0.2, 3.0)
@@ -395,9 +397,10 @@ def _short_record_af(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.in
     none = np.zeros((0, 2), dtype=np.int64)
     if not (share >= cfg.short_af_share_no_p and irregularity > cfg.short_af_irregularity and bigeminy >= cfg.af_bigeminy):
         return none
-    p_wave = p_wave_share(x, fs, r, ectopic)
-    if p_wave >= cfg.short_p_wave or (share < cfg.short_af_share and not p_wave < cfg.short_no_p_wave):
-        return none
+    if not (share >= cfg.short_af_share and irregularity > cfg.short_af_no_p_check):
+        p_wave = p_wave_share(x, fs, r, ectopic)
+        if p_wave >= cfg.short_p_wave or (share < cfg.short_af_share and not p_wave < cfg.short_no_p_wave):
+            return none
     idx = np.flatnonzero(ok)
     return np.array([[r[idx[0]], r[idx[-1] + 1]]], dtype=np.int64)
 

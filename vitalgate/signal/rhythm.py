@@ -69,6 +69,8 @@ class RhythmConfig:
     short_p_wave: float = 0.4  # ECG only: consistent P wave (share of pre-QRS energy) at least this: not AF
     short_no_p_wave: float = 0.2  # ECG only: with no P wave at all (share under this; even cinc2017 half)
     short_af_share_no_p: float = 0.55  # a lower share of irregular RR changes suffices (even half, plateau 0.5-0.55)
+    short_af_no_p_check: float = 1.0  # mean irregularity above this (and share >= short_af_share): AF whatever
+    # the P-wave share (fast irregular AF puts the previous T wave in the P window; even half 1.0-1.1)
     merge_gap_s: float = 10.0  # AF episodes closer than this are one episode
     pause_s: float = 2.5  # an RR longer than this is a pause (sinus pause / AV block)
     brady_bpm: float = 40.0  # sustained heart rate below this (at rest) is bradycardia
