@@ -297,7 +297,7 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     if short and readable_share >= 0.5 and qrst_residual(x, fs, r, ectopic) > (quality or QualityConfig()).max_qrst_residual:
         unreadable, readable_share = np.array([[0, len(x)]], dtype=np.int64), 0.0
         af = np.zeros((0, 2), dtype=np.int64)
-        rr_events = [e for e in rr.events if e.kind != RhythmKind.AF]
+        rr_events = []  # no rhythm verdict (AF, pause, rate) on a recording its beats do not explain
     if short and readable_share >= 0.5:
         af = _short_record_af(x, fs, r, usable, ectopic, cfg)
         rr_events = [e for e in rr.events if e.kind != RhythmKind.AF]
