@@ -178,3 +178,22 @@ def test_irregularly_irregular_rr_is_af_and_its_bounds_are_found() -> None:
     # with this seed), never early; the end within a few seconds (measured 6 s early).
     assert 0.0 <= start - t[300] < 45.0
     assert abs(end - t[600]) < 10.0
+
+
+@pytest.mark.parametrize(("every", "expected"), [(5, True), (20, False)])
+def test_frequent_premature_beats_are_an_ectopy_event(every: int, expected: bool) -> None:
+    """A premature beat (RR < 0.87 x the local median, then a compensatory pause) every 5th
+    beat at 75/min is 15 a minute: frequent ectopy (> 6/min over a minute); every 20th (under
+    4/min) is not. Raising ``ectopy_per_min`` above the rate silences it."""
+    from vitalgate.signal import RhythmConfig
+
+    rng = np.random.default_rng(every)
+    rr = 0.8 + 0.01 * rng.standard_normal(600)
+    rr[::every] *= 0.6
+    rr[1::every] *= 1.4
+    kinds = [e.kind for e in screen_rr(_times(rr)).events]
+    assert (RhythmKind.ECTOPY in kinds) is expected
+    assert RhythmKind.AF not in kinds
+    if expected:
+        quiet = RhythmConfig(ectopy_per_min=20.0)
+        assert RhythmKind.ECTOPY not in [e.kind for e in screen_rr(_times(rr), quiet).events]

@@ -77,6 +77,11 @@ class RhythmConfig:
     tachy_bpm: float = 120.0  # sustained heart rate above this (at rest) is tachycardia
     sustained_s: float = 30.0  # how long brady/tachycardia must last
     ectopy_per_min: float = 6.0  # premature beats per minute that count as frequent ectopy
+    # A premature beat (for ectopy events): RR under ``ectopy_early`` x the running median over
+    # ``window_beats``, then one over ``ectopy_pause`` x (the compensatory pause). Set on MITDB,
+    # near the 20 % prematurity of Malik et al. 1989 that hrv.py uses for NN intervals:
+    ectopy_early: float = 0.87
+    ectopy_pause: float = 1.1
     min_beats: int = 12  # fewer beats than this: no rhythm verdict
 
     @classmethod
@@ -159,7 +164,7 @@ def irregular_beats(rr: Float, cfg: RhythmConfig = DEFAULT, median: Float | None
     bigeminy = smooth(b)
     af = (bigeminy >= cfg.af_bigeminy) & (irregularity > cfg.af_irregularity)
     x = rr / (_numeric.running_median(rr, min(cfg.window_beats, n | 1)) if median is None else median)
-    premature = (x < 0.87) & (np.concatenate([x[1:], [1.0]]) > 1.1)
+    premature = (x < cfg.ectopy_early) & (np.concatenate([x[1:], [1.0]]) > cfg.ectopy_pause)
     return np.asarray(af), premature
 
 
