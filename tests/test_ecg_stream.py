@@ -123,3 +123,16 @@ def test_stream_raises_no_pause_over_unreadable_signal(shared_data: Path) -> Non
     assert not [e for _, e in reported if e.kind is RhythmKind.PAUSE]  # before: 7 false pauses
     vf = [e for _, e in reported if e.kind is RhythmKind.VF]
     assert [round(e.start_s) for e in vf] == [40, 242]  # reference: 40.7-60.4 s, 242.1-280.9 s
+
+
+def test_the_vf_threshold_is_configuration(shared_data: Path) -> None:
+    """``[ecg.qrs] vf_leakage``: with a leakage no window reaches, 207's flutter is not VF (its
+    waves are then counted as beats); the default finds it (the test above)."""
+    from vitalgate.signal import RhythmConfig
+    from vitalgate.signal.qrs import QrsConfig
+
+    x, fs, _, _ = mitdb(shared_data, "207")
+    seg = x[int(1480 * fs) : int(1700 * fs)]
+    off = RhythmConfig(qrs=QrsConfig(vf_leakage=0.0))
+    assert not [e for e in screen_ecg(seg, fs, off).events if e.kind is RhythmKind.VF]
+    assert [e for e in screen_ecg(seg, fs).events if e.kind is RhythmKind.VF]

@@ -1,11 +1,13 @@
 """QRS detection, vectorised: band-pass, slope energy, adaptive threshold over candidate peaks.
 
-A Pan–Tompkins-style envelope (5–18 Hz band-pass, derivative, square, 120 ms moving integral)
-computed with whole-array numpy/scipy operations; candidate peaks from
-peak picking with a 250 ms refractory period; an adaptive threshold from the
-running 80th percentile of candidate heights (a few seconds around each); a search-back pass for
-beats missed in long gaps; and the R peak placed at the extremum of the band-limited ECG near the
-envelope peak. Per-beat work is array operations over the beats, not a Python loop per sample.
+At 100-200 Hz after block-mean decimation: a QRS band from moving sums and a Pan–Tompkins-style
+envelope (derivative, square, moving integrals) in whole-array numpy operations; candidate peaks
+with a 250 ms refractory period; an adaptive threshold from the running 80th percentile of
+candidate heights (a few seconds around each); search-back for missed beats, T-wave and
+noise-beat rejection; the R peak placed on the full-rate ECG; no beats inside ventricular
+flutter/fibrillation. Per-beat work is array operations over the beats, not a Python loop per
+sample. Every threshold is a field of :class:`QrsConfig` (``[ecg.qrs]`` in the configuration);
+the module constants are their defaults, with their sources.
 
 References: Pan J, Tompkins WJ. A real-time QRS detection algorithm. IEEE Trans Biomed Eng
 1985;32(3):230-236. Elgendi M et al. Frequency bands effects on QRS detection. BIOSIGNALS 2010.
@@ -13,8 +15,12 @@ References: Pan J, Tompkins WJ. A real-time QRS detection algorithm. IEEE Trans 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 import numpy.typing as npt
+from pydantic import ConfigDict
 
 from vitalgate.errors import SignalError
 from vitalgate.signal import _numeric
@@ -160,7 +166,7 @@ def decimate(x: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.float64]:
     return np.asarray(out, dtype=np.float64)
 
 
-def detect_qrs(ecg: npt.ArrayLike, fs: float) -> npt.NDArray[np.int64]:
+def detect_qrs(ecg: npt.ArrayLike, fs: float, config: QrsConfig | None = None) -> npt.NDArray[np.int64]:
     """R-peak sample indices of one ECG lead. **Stable entry point.**
 
     Parameters
@@ -169,6 +175,8 @@ def detect_qrs(ecg: npt.ArrayLike, fs: float) -> npt.NDArray[np.int64]:
         1-D array, in mV (any offset/baseline; NaN gaps are bridged).
     fs:
         Sampling rate in Hz, 100 to 1000.
+    config:
+        The detector's thresholds; default :data:`DEFAULT_QRS`.
 
     Returns
     -------
@@ -180,7 +188,7 @@ def detect_qrs(ecg: npt.ArrayLike, fs: float) -> npt.NDArray[np.int64]:
     SignalError
         ``fs`` out of range, not 1-D, or no finite sample.
     """
-    return _detect(_validate(ecg, fs), fs)[0]
+    return _detect(_validate(ecg, fs), fs, cfg=config or DEFAULT_QRS)[0]
 
 
 #: Ventricular flutter/fibrillation: Kuo-Dillman "VF filter" leakage below this (4-s windows).
@@ -196,10 +204,35 @@ VF_BASELINE = 0.5
 VF_MIN_RATE_HZ = 1.5
 
 
-def vf_features(xd: npt.NDArray[np.float64], fsd: float,
-                starts: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+@dataclass(frozen=True)
+class QrsConfig:
+    """The QRS and VF detector's thresholds (``[ecg.qrs]``); defaults and sources: the module
+    constants of the same names."""
+
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid")
+
+    threshold: float = THRESHOLD
+    refractory_s: float = REFRACTORY_S
+    search_back_rr: float = SEARCH_BACK_RR
+    premature: float = PREMATURE
+    noise_level: float = NOISE_LEVEL
+    noise_window_s: float = NOISE_WINDOW_S
+    noise_early: float = NOISE_EARLY
+    noise_split: float = NOISE_SPLIT
+    noise_regular: float = NOISE_REGULAR
+    vf_leakage: float = VF_LEAKAGE
+    vf_weak_leakage: float = VF_WEAK_LEAKAGE
+    vf_baseline: float = VF_BASELINE
+    vf_min_rate_hz: float = VF_MIN_RATE_HZ
+
+
+DEFAULT_QRS = QrsConfig()
+
+
+def vf_features(xd: npt.NDArray[np.float64], fsd: float, starts: npt.NDArray[np.int64],
+                baseline: float = VF_BASELINE) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """``(leakage, baseline fraction)`` of the ``VF_WINDOW_S`` windows of ``xd`` at ``starts``;
-    the leakage is only computed (else 1.0) where the baseline fraction is under ``VF_BASELINE``.
+    the leakage is only computed (else 1.0) where the baseline fraction is under ``baseline``.
 
     Baseline fraction: the share of samples within 20 % of the window's amplitude (its 99th
     percentile) of the baseline. A rhythm with QRS complexes spends most of its time near the
@@ -228,7 +261,7 @@ def vf_features(xd: npt.NDArray[np.float64], fsd: float,
     top = np.sort(a, axis=1)[:, kth]  # (sorting short rows: cheaper than np.partition)
     base = np.count_nonzero(a < 0.2 * top[:, None], axis=1) / w
     leak = np.ones(len(starts))
-    sel = np.flatnonzero(base < VF_BASELINE)
+    sel = np.flatnonzero(base < baseline)
     if len(sel):
         y, a = y[sel], a[sel]
         period = np.pi * a.sum(axis=1) / np.maximum(np.abs(np.diff(y, axis=1)).sum(axis=1), 1e-12)
@@ -242,8 +275,8 @@ def vf_features(xd: npt.NDArray[np.float64], fsd: float,
     return np.asarray(leak, dtype=np.float64), np.asarray(base, dtype=np.float64)
 
 
-def vf_windows(xd: npt.NDArray[np.float64], fsd: float,
-               candidates: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.bool_]:
+def vf_windows(xd: npt.NDArray[np.float64], fsd: float, candidates: npt.NDArray[np.bool_] | None = None,
+               cfg: QrsConfig = DEFAULT_QRS) -> npt.NDArray[np.bool_]:
     """Per ``VF_HOP_S`` slot of a (decimated) ECG: ``True`` where it is ventricular
     flutter/fibrillation, a quasi-sinusoid with no QRS complexes.
 
@@ -268,11 +301,11 @@ def vf_windows(xd: npt.NDArray[np.float64], fsd: float,
         return out
     # VF lies at 3-8 Hz: the features are computed at half the rate (50-100 Hz), half the work.
     k2 = 2 if fsd >= 100 else 1
-    leak, base = vf_features(decimate(xd, k2), fsd / k2, rows * hop // k2)
+    leak, base = vf_features(decimate(xd, k2), fsd / k2, rows * hop // k2, cfg.vf_baseline)
     like = np.zeros(nwin + 2, dtype=bool)
     strong = np.zeros(nwin + 2, dtype=bool)
-    like[rows + 1] = (leak < VF_WEAK_LEAKAGE) & (base < VF_BASELINE)
-    strong[rows + 1] = leak < VF_LEAKAGE
+    like[rows + 1] = (leak < cfg.vf_weak_leakage) & (base < cfg.vf_baseline)
+    strong[rows + 1] = leak < cfg.vf_leakage
     like |= strong
     # Runs of VF-like windows that hold a strong one.
     d = np.diff(like.astype(np.int8))
@@ -289,8 +322,8 @@ def vf_windows(xd: npt.NDArray[np.float64], fsd: float,
     return out
 
 
-def _detect(x: npt.NDArray[np.float64], fs: float,
-            xd: npt.NDArray[np.float64] | None = None) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def _detect(x: npt.NDArray[np.float64], fs: float, xd: npt.NDArray[np.float64] | None = None,
+            cfg: QrsConfig = DEFAULT_QRS) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """``(R peaks, (n, 2) [start, end) sample ranges of ventricular flutter/fibrillation)``;
     no beat is reported inside VF (it has none: its waves are not QRS complexes). ``xd``:
     ``decimate(x, decimation(fs))`` when the caller has it already."""
@@ -304,7 +337,7 @@ def _detect(x: npt.NDArray[np.float64], fs: float,
     if xd is None:
         xd = decimate(x, k)
     f, e = envelope(xd, fsd)
-    refractory = max(1, round(REFRACTORY_S * fsd))
+    refractory = max(1, round(cfg.refractory_s * fsd))
     cand, h = _numeric.peaks(e, refractory)
     if len(cand) == 0:
         return np.zeros(0, dtype=np.int64), none
@@ -312,18 +345,18 @@ def _detect(x: npt.NDArray[np.float64], fs: float,
         return np.zeros(0, dtype=np.int64), none
     # Adaptive threshold: a fraction of the running level of the larger candidates (~8 s).
     level = _running_quantile(h, 17, 0.8)
-    keep = h >= THRESHOLD * level
+    keep = h >= cfg.threshold * level
     beats = cand[keep]
-    beats = _search_back(beats, cand, h, level, fsd)
+    beats = _search_back(beats, cand, h, level, fsd, cfg)
     beats = _drop_t_waves(beats, e, xd, fsd)
-    r = _refine(x, f, _drop_noise(_locate_r(f, beats, fsd), f, fsd), k, fs)
+    r = _refine(x, f, _drop_noise(_locate_r(f, beats, fsd), f, fsd, cfg), k, fs)
     hop = max(1, round(VF_HOP_S * fsd))
     per = max(1, round(VF_WINDOW_S * fsd) // hop)
     w = hop * k
     # VF makes the detector fire at 90-300/min: only such windows are examined.
     counts = np.bincount(r // w, minlength=len(x) // w + per + 1)
-    fast = np.convolve(counts, np.ones(per, dtype=np.int64))[per - 1 :] >= VF_WINDOW_S * VF_MIN_RATE_HZ
-    vf = vf_windows(xd, fsd, fast) if fast.any() else np.zeros(0, dtype=bool)
+    fast = np.convolve(counts, np.ones(per, dtype=np.int64))[per - 1 :] >= VF_WINDOW_S * cfg.vf_min_rate_hz
+    vf = vf_windows(xd, fsd, fast, cfg) if fast.any() else np.zeros(0, dtype=bool)
     if not vf.any():
         return r, none
     d = np.diff(np.concatenate([[0], vf.astype(np.int8), [0]]))
@@ -347,7 +380,7 @@ def _refine(x: npt.NDArray[np.float64], f: npt.NDArray[np.float64], r: npt.NDArr
 
 
 def _search_back(beats: npt.NDArray[np.int64], cand: npt.NDArray[np.int64], h: npt.NDArray[np.float64],
-                 level: npt.NDArray[np.float64], fs: float) -> npt.NDArray[np.int64]:
+                 level: npt.NDArray[np.float64], fs: float, cfg: QrsConfig = DEFAULT_QRS) -> npt.NDArray[np.int64]:
     """In gaps longer than 1.66 x the local RR (Pan and Tompkins), accept the largest candidate
     above half threshold. A premature beat too small for the threshold leaves a gap of only
     1.4-2 x (its coupling interval plus the pause after it): from ``SEARCH_BACK_RR`` x, a
@@ -357,7 +390,7 @@ def _search_back(beats: npt.NDArray[np.int64], cand: npt.NDArray[np.int64], h: n
         return beats
     rr = np.diff(beats)
     local = _numeric.running_median(rr.astype(np.float64), 9)
-    gaps = np.flatnonzero(rr > SEARCH_BACK_RR * local)
+    gaps = np.flatnonzero(rr > cfg.search_back_rr * local)
     if len(gaps) == 0:
         return beats
     # Candidates strictly inside each gap (the gaps are disjoint), 300 ms off both beats.
@@ -371,7 +404,7 @@ def _search_back(beats: npt.NDArray[np.int64], cand: npt.NDArray[np.int64], h: n
     g, c, hv = gap_of[inside], cand[inside], h[inside]
     # Past 1.66 x any beat; in a shorter gap only a premature one (the pause after it longer).
     long_gap = rr[gaps[g]] > 1.66 * local[gaps[g]]
-    premature = (c - beats[gaps[g]]) < PREMATURE * (beats[gaps[g] + 1] - c)
+    premature = (c - beats[gaps[g]]) < cfg.premature * (beats[gaps[g] + 1] - c)
     ok = long_gap | premature
     g, c, hv = g[ok], c[ok], hv[ok]
     if len(g) == 0:
@@ -425,7 +458,8 @@ def _locate_r(f: npt.NDArray[np.float64], beats: npt.NDArray[np.int64], fs: floa
     return np.asarray(r, dtype=np.int64)
 
 
-def _drop_noise(beats: npt.NDArray[np.int64], f: npt.NDArray[np.float64], fs: float) -> npt.NDArray[np.int64]:
+def _drop_noise(beats: npt.NDArray[np.int64], f: npt.NDArray[np.float64], fs: float,
+                cfg: QrsConfig = DEFAULT_QRS) -> npt.NDArray[np.int64]:
     """Drop detections that split a regular RR interval in noisy signal (see ``NOISE_LEVEL``).
 
     A premature beat is followed by a pause (the two intervals add up to more than the local
@@ -440,18 +474,18 @@ def _drop_noise(beats: npt.NDArray[np.int64], f: npt.NDArray[np.float64], fs: fl
     rel = rr / np.maximum(_numeric.running_median(rr, 9), 1.0)
     rp = np.pad(rel, 3, mode="edge")  # beat i: its intervals rp[i + 2], rp[i + 3]
     prev, nxt = rp[2 : n + 2], rp[3 : n + 3]
-    cand = ((prev < NOISE_EARLY) | (nxt < NOISE_EARLY)) & (np.abs(prev + nxt - 1.0) < NOISE_SPLIT)
+    cand = ((prev < cfg.noise_early) | (nxt < cfg.noise_early)) & (np.abs(prev + nxt - 1.0) < cfg.noise_split)
     cand[[0, -1]] = False
     if not cand.any():
         return beats
     i = np.flatnonzero(cand)
     around = np.stack([rp[i], rp[i + 1], rp[i + 4], rp[i + 5]], axis=1)
-    i = i[np.sort(np.abs(around - 1.0), axis=1)[:, 1:3].mean(axis=1) < NOISE_REGULAR]  # median of 4
+    i = i[np.sort(np.abs(around - 1.0), axis=1)[:, 1:3].mean(axis=1) < cfg.noise_regular]  # median of 4
     if len(i) == 0:
         return beats
     # Noise: RMS of f within NOISE_WINDOW_S of beat i, outside +-100 ms of every beat (only
     # the few candidates' windows are read).
-    w = round(NOISE_WINDOW_S * fs)
+    w = round(cfg.noise_window_s * fs)
     idx = beats[i, None] + np.arange(-w, w + 1)[None, :]
     inside = (idx >= 0) & (idx < len(f))
     idx = np.clip(idx, 0, len(f) - 1)
@@ -461,5 +495,5 @@ def _drop_noise(beats: npt.NDArray[np.int64], f: npt.NDArray[np.float64], fs: fl
     v = f[idx]
     rms = np.sqrt(np.where(use, v * v, 0.0).sum(axis=1) / np.maximum(use.sum(axis=1), 1))
     amp = _numeric.running_median(np.abs(f[beats]), 9)[i]
-    drop = i[rms > NOISE_LEVEL * amp]
+    drop = i[rms > cfg.noise_level * amp]
     return np.asarray(np.delete(beats, drop), dtype=np.int64)

@@ -33,6 +33,7 @@ from pydantic import ConfigDict
 from vitalgate.errors import SignalError
 from vitalgate.signal import _numeric
 from vitalgate.signal.events import RhythmEvent, RhythmKind
+from vitalgate.signal.qrs import QrsConfig
 
 Float = npt.NDArray[np.float64]
 Bool = npt.NDArray[np.bool_]
@@ -83,6 +84,7 @@ class RhythmConfig:
     ectopy_early: float = 0.87
     ectopy_pause: float = 1.1
     min_beats: int = 12  # fewer beats than this: no rhythm verdict
+    qrs: QrsConfig = field(default_factory=QrsConfig)  # ECG only: the QRS/VF detector ([ecg.qrs])
 
     @classmethod
     def from_dict(cls, d: dict[str, object] | None) -> RhythmConfig:

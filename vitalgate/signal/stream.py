@@ -182,7 +182,7 @@ class EcgStream:
 
     def _detect(self, *, final: bool) -> list[RhythmEvent]:
         buf = self.buffer
-        r, vf = _detect(buf, self.fs)
+        r, vf = _detect(buf, self.fs, cfg=self.cfg.qrs)
         edge = len(buf) if final else len(buf) - int(self.MARGIN_S * self.fs)
         vf_events = self._vf_events(vf, edge, final)
         lo = max(self.done_until - self.start, int(0.5 * self.fs) if self.start else 0)
