@@ -6,9 +6,8 @@ so the gateway's screening uses these whole-array numpy versions instead:
 * zero-phase Butterworth band-pass applied in the frequency domain (the magnitude response of
   forward-backward filtering, ``|H(f)|^2``), with reflected padding against edge effects;
 * running median / mean with "nearest" edges (``scipy.ndimage`` semantics, odd windows);
-* peak picking with a minimum distance (a sample is a peak if nothing within ``distance`` is
-  higher: a running maximum built by doubling, ``log2(distance)`` array passes);
-* kurtosis per row.
+* peak picking with a minimum distance (greedy highest-first thinning, vectorised);
+* a causal exponential averager.
 """
 
 from __future__ import annotations
@@ -205,15 +204,6 @@ def exp_smooth(x: Float, alpha: float) -> Float:
     num = np.convolve(x, h)[: len(x)]
     den = np.cumsum(h)[np.minimum(np.arange(len(x)), taps)]
     return np.asarray(num / den, dtype=np.float64)
-
-
-def kurtosis_rows(a: Float) -> Float:
-    """Pearson kurtosis (normal = 3) of each row; ``nan`` for a constant row."""
-    d = a - a.mean(axis=1, keepdims=True)
-    d2 = d * d
-    var = d2.mean(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.asarray((d2 * d2).mean(axis=1) / (var * var), dtype=np.float64)
 
 
 def group_extrema(values: Float, groups: npt.NDArray[np.int64]) -> tuple[Float, Float]:

@@ -15,7 +15,14 @@ import numpy.typing as npt
 from vitalgate.signal import _numeric
 from vitalgate.signal.events import RhythmEvent, RhythmKind
 from vitalgate.signal.qrs import _detect, _validate, decimate, decimation, moving_average
-from vitalgate.signal.rhythm import DEFAULT, RhythmConfig, _runs, record_irregularity, screen_beats
+from vitalgate.signal.rhythm import (
+    DEFAULT,
+    RhythmConfig,
+    _runs,
+    record_irregularity,
+    rr_for_af,
+    screen_beats,
+)
 
 SEGMENT_S = 5.0
 MAX_STRIP_S = 30.0
@@ -389,10 +396,7 @@ def _short_record_af(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.in
     beat, or ``(0, 2)``."""
     rr = np.diff(r) / fs
     ok = usable & (rr > 0.2) & (rr < cfg.pause_s)
-    rr_af = np.clip(rr, 0.2, 3.0)
-    if ectopic.any():  # as screen_beats: the intervals around ventricular beats by the local median
-        median = _numeric.running_median(rr_af, min(cfg.window_beats, len(rr) | 1))
-        rr_af = np.where(ectopic[:-1] | ectopic[1:], median, rr_af)
+    rr_af, _ = rr_for_af(rr, ectopic, cfg)  # as screen_beats
     share, irregularity, bigeminy = record_irregularity(rr_af, ok, ectopic, cfg)
     none = np.zeros((0, 2), dtype=np.int64)
     if not (share >= cfg.short_af_share_no_p and irregularity > cfg.short_af_irregularity and bigeminy >= cfg.af_bigeminy):

@@ -66,11 +66,6 @@ def _validate(ecg: npt.ArrayLike, fs: float) -> npt.NDArray[np.float64]:
     return x
 
 
-def bandpass(x: npt.NDArray[np.float64], fs: float, lo: float, hi: float, order: int = 2) -> npt.NDArray[np.float64]:
-    """Zero-phase Butterworth band-pass (the forward-backward magnitude, in the frequency domain)."""
-    return _numeric.bandpass(x, fs, lo, hi, order)
-
-
 def envelope(x: npt.NDArray[np.float64], fs: float) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """``(band-passed ECG, QRS energy envelope)``."""
     f = qrs_band(x, fs)

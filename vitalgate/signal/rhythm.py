@@ -217,6 +217,18 @@ def _sustained(t0: Float, t1: Float, mask: Bool, min_s: float) -> list[tuple[flo
     return [(float(t0[a]), float(t1[b - 1])) for a, b in runs if t1[b - 1] - t0[a] >= min_s]
 
 
+def rr_for_af(rr: Float, ectopic: Bool | None, cfg: RhythmConfig = DEFAULT) -> tuple[Float, Float]:
+    """``(rr for the AF screening, its running median over window_beats)``: RR clipped to
+    0.2-3 s, and the two intervals around each ``ectopic`` (ventricular, per beat) beat
+    replaced by that local median."""
+    rr_af = np.clip(rr, 0.2, 3.0)
+    median = _numeric.running_median(rr_af, min(cfg.window_beats, len(rr) | 1))
+    if ectopic is not None and ectopic.any():
+        around = ectopic[:-1] | ectopic[1:]  # the interval before and after a ventricular beat
+        rr_af = np.where(around, median, rr_af)
+    return rr_af, median
+
+
 def screen_beats(beat_times_s: npt.ArrayLike, cfg: RhythmConfig = DEFAULT,
                  usable: Bool | None = None, ectopic: Bool | None = None) -> RrScreening:
     """Screen beat times (s); ``usable`` (per RR interval) masks intervals in unreadable signal;
@@ -232,11 +244,7 @@ def screen_beats(beat_times_s: npt.ArrayLike, cfg: RhythmConfig = DEFAULT,
     rr = np.diff(t)
     t0, t1 = t[:-1], t[1:]
     ok = (rr > 0.2) & (rr < cfg.pause_s) if usable is None else usable & (rr > 0.2) & (rr < cfg.pause_s)
-    rr_af = np.clip(rr, 0.2, 3.0)
-    median = _numeric.running_median(rr_af, min(cfg.window_beats, len(rr) | 1))
-    if ectopic is not None and ectopic.any():
-        around = ectopic[:-1] | ectopic[1:]  # the interval before and after a ventricular beat
-        rr_af = np.where(around, median, rr_af)
+    rr_af, median = rr_for_af(rr, ectopic, cfg)
     af, premature = irregular_beats(rr_af, cfg, median)
     af &= ok
     total = float(t[-1] - t[0])
