@@ -167,6 +167,45 @@ def test_regular_patterns_are_not_af(pattern: str) -> None:
     assert screen_rr(_times(rr)).af_episodes.shape == (0, 2)
 
 
+def _wenckebach(groups: np.ndarray, rng: np.random.Generator, pp: float = 0.8) -> np.ndarray:
+    """R times of second-degree AV block, Mobitz I: in a group of n P waves the PR interval
+    grows (0.16 s, then +0.12, +0.06, +0.04, +0.03 s...) and the n-th P wave is not conducted."""
+    inc = np.array([0.12, 0.06, 0.04, 0.03, 0.02])
+    r, t = [], 0.0
+    for n in groups:
+        pr = 0.16 + np.concatenate([[0.0], np.cumsum(inc[np.minimum(np.arange(n - 2), len(inc) - 1)])])
+        p = t + pp * np.cumsum(np.r_[0.0, 1.0 + 0.01 * rng.standard_normal(n - 1)])
+        r.extend(p[: n - 1] + pr)
+        t = p[-1] + pp
+    return np.asarray(r)
+
+
+@pytest.mark.parametrize("rhythm", ["wenckebach_4_3", "wenckebach_variable", "mobitz_2_variable", "brady_with_pauses"])
+def test_heart_block_and_bradycardia_with_pauses_are_not_af(rhythm: str) -> None:
+    """The issue's AF mimics from beat times: second-degree AV block (a fixed and a varying
+    conduction ratio, Mobitz I and II) and sinus bradycardia with pauses (the pauses are
+    reported, not called AF)."""
+    rng = np.random.default_rng(11)
+    if rhythm == "wenckebach_4_3":
+        t = _wenckebach(np.full(300, 4), rng)
+    elif rhythm == "wenckebach_variable":
+        t = _wenckebach(rng.integers(2, 6, 300), rng)
+    elif rhythm == "mobitz_2_variable":  # 2:1 and 3:2 block mixed, constant PR
+        p = np.arange(1200) * 0.6
+        conducted = np.ones(1200, dtype=bool)
+        starts = np.cumsum(rng.choice([2, 3], 500))
+        conducted[starts[starts < 1200] - 1] = False
+        t = p[conducted] + 0.2 + 0.004 * rng.standard_normal(int(conducted.sum()))
+    else:
+        rr = 1.3 + 0.02 * rng.standard_normal(600)  # 46/min
+        rr[rng.choice(600, 30, replace=False)] = rng.uniform(2.6, 4.0, 30)
+        t = _times(rr)
+    res = screen_rr(t)
+    assert res.af_episodes.shape == (0, 2)
+    pauses = [e for e in res.events if e.kind == RhythmKind.PAUSE]
+    assert (len(pauses) == 30) is (rhythm == "brady_with_pauses")
+
+
 def test_irregularly_irregular_rr_is_af_and_its_bounds_are_found() -> None:
     rng = np.random.default_rng(8)
     sinus = 0.8 + 0.01 * rng.standard_normal(300)
