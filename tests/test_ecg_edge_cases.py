@@ -3,6 +3,7 @@ Clear errors or "unreadable", never a crash and never AF on noise."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -204,6 +205,31 @@ def test_heart_block_and_bradycardia_with_pauses_are_not_af(rhythm: str) -> None
     assert res.af_episodes.shape == (0, 2)
     pauses = [e for e in res.events if e.kind == RhythmKind.PAUSE]
     assert (len(pauses) == 30) is (rhythm == "brady_with_pauses")
+
+
+def test_irregular_rhythm_with_p_waves_is_not_af(shared_data: Path) -> None:
+    """Record 100's own beats (each P-QRS-T from 350 ms before its R) laid at irregularly
+    irregular intervals (0.65-1.25 s, as frequent atrial ectopy or marked sinus arrhythmia):
+    the RR screening alone calls it AF (veto off), but every beat carries its P wave, so with
+    the P-wave veto neither the offline call nor the stream does."""
+    from vitalgate.signal import EcgStream, RhythmConfig
+
+    x, fs, ref, _ = mitdb(shared_data, "100")
+    rng = np.random.default_rng(3)
+    pre = int(0.35 * fs)
+    r = ref[(ref > pre) & (ref < len(x) - 2 * fs)]
+    cycles = []
+    for a, b in itertools.pairwise(r):
+        c, want = x[a - pre : b - pre], int(rng.uniform(0.65, 1.25) * fs)
+        cycles.append(np.concatenate([c, np.full(max(0, want - len(c)), c[-1])])[:want])
+    y = np.concatenate(cycles)[: int(300 * fs)]
+    off = RhythmConfig(af_p_wave_veto=1.01)
+    assert screen_ecg(y, fs, off).af_episodes.shape[0] == 1  # the RR rhythm alone: AF
+    assert screen_ecg(y, fs).af_episodes.shape == (0, 2)
+    for cfg, expected in ((off, True), (None, False)):
+        stream = EcgStream(fs, cfg)
+        events = [e for i in range(0, len(y), 130) for e in stream.feed(y[i : i + 130])] + stream.flush()
+        assert any(e.kind is RhythmKind.AF for e in events) is expected
 
 
 def test_irregularly_irregular_rr_is_af_and_its_bounds_are_found() -> None:

@@ -7,6 +7,7 @@ them are left out of the AF screening, so electrode noise does not raise AF alar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -295,7 +296,11 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     else:
         usable = np.zeros(0, dtype=bool)
     ectopic = ventricular_beats(x, fs, r, cfg, xd, shapes)
-    rr = screen_beats(r / fs, cfg, usable=usable, ectopic=ectopic) if len(r) >= 2 else screen_beats(np.zeros(0), cfg)
+    if len(r) >= 2:
+        p_wave = episode_p_wave(np.diff(r, prepend=r[0] - len(x)) / fs, ectopic, lambda i: p_wave_windows(x, fs, r[i]))
+        rr = screen_beats(r / fs, cfg, usable=usable, ectopic=ectopic, p_wave=p_wave)
+    else:
+        rr = screen_beats(np.zeros(0), cfg)
     af = np.round(rr.af_episodes * fs).astype(np.int64).reshape(-1, 2)
     af = np.clip(af, 0, len(x))
     rr_events = rr.events
@@ -322,6 +327,58 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     return EcgScreening(r, af, events, unreadable, float(fs), len(x))
 
 
+P_WINDOW_S = (0.30, 0.08)  # the P wave's place: from 300 to 80 ms before the R peak
+P_MIN_RR_S = 0.45  # after a shorter RR the previous beat's T wave is in that window
+
+
+def _p_beats(rr_before_s: npt.NDArray[np.float64], ectopic: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """The beats whose pre-QRS window can show a P wave: not ventricular, not after a short RR."""
+    return np.asarray((rr_before_s > P_MIN_RR_S) & ~ectopic)
+
+
+def _p_windows(y: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], detrend: bool) -> npt.NDArray[np.float64]:
+    """Per beat, ``y`` from 300 to 80 ms before its R, mean removed (and the linear trend, the
+    baseline wander, when ``detrend``); ``nan`` rows where the window starts before ``y``."""
+    a, b = round(P_WINDOW_S[0] * fs), round(P_WINDOW_S[1] * fs)
+    idx = r[:, None] + np.arange(-a, -b)[None, :]
+    w = y[np.clip(idx, 0, len(y) - 1)]
+    w -= w.mean(axis=1, keepdims=True)
+    if detrend and w.shape[1] > 1:
+        ramp = np.linspace(-1.0, 1.0, w.shape[1])
+        w -= np.outer(w @ ramp / (ramp @ ramp), ramp)
+    w[r < a] = np.nan
+    return np.asarray(w, dtype=np.float64)
+
+
+def _locked_share(w: npt.NDArray[np.float64]) -> float:
+    """The energy of the mean window over the mean energy of the windows (finite rows; ``nan``
+    with fewer than 4): near 1 for a wave locked to the QRS, near 1 / rows for one that is not."""
+    w = w[np.isfinite(w).all(axis=1)]
+    if len(w) < 4:
+        return float("nan")
+    t = w.mean(axis=0)
+    return float((t @ t) / max(float(np.mean((w * w).sum(axis=1))), 1e-12))
+
+
+def p_wave_windows(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Per beat, its pre-QRS window for :func:`episode_p_wave`: local (each beat's own samples,
+    its baseline wander removed as a linear trend), so a stream and the offline call, given
+    the same beats, see the same windows."""
+    return _p_windows(np.asarray(x, dtype=np.float64), fs, r, detrend=True)
+
+
+def episode_p_wave(rr_before_s: npt.NDArray[np.float64], ectopic: npt.NDArray[np.bool_],
+                   windows: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float64]]) -> Callable[[int, int], float]:
+    """``p_wave(i, j)`` for :func:`~vitalgate.signal.rhythm.screen_beats`: the P-wave share
+    (as :func:`p_wave_share`) of beats ``i`` to ``j - 1``, from ``windows(beat indices)``
+    (:func:`p_wave_windows` rows), only for the episodes that need it."""
+    def p_wave(i: int, j: int) -> float:
+        idx = np.arange(i, j)
+        idx = idx[_p_beats(rr_before_s[i:j], ectopic[i:j])]
+        return _locked_share(windows(idx)) if len(idx) >= 4 else float("nan")
+    return p_wave
+
+
 def p_wave_share(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64],
                  ectopic: npt.NDArray[np.bool_]) -> float:
     """How much of the ECG before the QRS (300 to 80 ms before each R, 1-30 Hz) is a wave that
@@ -329,18 +386,13 @@ def p_wave_share(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64]
     (each window's mean removed). Sinus P waves, locked to the QRS, add up (a share near 1 on
     clean signal); the f-waves of AF do not (near 1 / beats). Beats after an RR under 0.45 s (a
     T wave in the window) and ventricular beats are left out; ``nan`` with fewer than 4 beats."""
-    a, b = round(0.30 * fs), round(0.08 * fs)
+    a = round(P_WINDOW_S[0] * fs)
     if len(r) < 4 or len(x) <= 3 * a:
         return float("nan")
-    rr_before = np.diff(r, prepend=r[0] - len(x)) / fs
-    keep = (r >= a) & (rr_before > 0.45) & ~ectopic
+    keep = (r >= a) & _p_beats(np.diff(r, prepend=r[0] - len(x)) / fs, ectopic)
     if keep.sum() < 4:
         return float("nan")
-    y = _numeric.bandpass(x, fs, 1.0, 30.0)
-    w = y[r[keep][:, None] + np.arange(-a, -b)[None, :]]
-    w -= w.mean(axis=1, keepdims=True)
-    t = w.mean(axis=0)
-    return float((t @ t) / max(float(np.mean((w * w).sum(axis=1))), 1e-12))
+    return _locked_share(_p_windows(_numeric.bandpass(x, fs, 1.0, 30.0), fs, r[keep], detrend=False))
 
 
 def qrst_residual(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64],

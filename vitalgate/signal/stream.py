@@ -19,6 +19,8 @@ from vitalgate.signal.ecg import (
     QualityConfig,
     _beat_shapes,
     beat_agreement,
+    episode_p_wave,
+    p_wave_windows,
     segment_quality,
     ventricular_beats,
 )
@@ -40,6 +42,7 @@ class _RhythmTracker:
         self.end_after_s = end_after_s
         self.beats: deque[float] = deque(maxlen=max_beats)
         self.ectopic: deque[bool] = deque(maxlen=max_beats)  # ventricular by QRS shape (ECG only)
+        self.p_windows: deque[npt.NDArray[np.float64]] = deque(maxlen=max_beats)  # pre-QRS ECG (ECG only)
         self.last_end: dict[RhythmKind, float] = {}
         self.open_af: RhythmEvent | None = None
         self.final = False  # the stream ended: decide up to the newest beat
@@ -57,20 +60,30 @@ class _RhythmTracker:
                 merged[0] = (min(a, merged[0][0]), max(b, merged[0][1]))
         self.gaps = sorted(merged)
 
-    def add(self, times: npt.NDArray[np.float64], ectopic: npt.NDArray[np.bool_] | None = None) -> list[RhythmEvent]:
+    def add(self, times: npt.NDArray[np.float64], ectopic: npt.NDArray[np.bool_] | None = None,
+            p_windows: npt.NDArray[np.float64] | None = None) -> list[RhythmEvent]:
+        """``p_windows`` (ECG only): each beat's :func:`~vitalgate.signal.ecg.p_wave_windows` row."""
         flags = np.zeros(len(times), dtype=bool) if ectopic is None else ectopic
-        for t, v in zip(times, flags, strict=True):
+        for i, (t, v) in enumerate(zip(times, flags, strict=True)):
             if not self.beats or t > self.beats[-1] + 0.2:
                 self.beats.append(float(t))
                 self.ectopic.append(bool(v))
+                if p_windows is not None:
+                    self.p_windows.append(p_windows[i])
         if len(self.beats) < self.cfg.min_beats:
             return []
         t = np.fromiter(self.beats, dtype=np.float64)
+        ectopic_all = np.fromiter(self.ectopic, dtype=bool)
+        p_wave = None
+        if len(self.p_windows) == len(t):  # every beat has its window: an ECG stream
+            rows = list(self.p_windows)
+            p_wave = episode_p_wave(np.diff(t, prepend=t[0] - 1.0), ectopic_all,
+                                    lambda idx: np.array([rows[i] for i in idx]))
         self.gaps = [g for g in self.gaps if g[1] > t[0]]  # bounded: only what the beats span
         usable = np.ones(len(t) - 1, dtype=bool)
         for a, b in self.gaps:  # per gap, vectorised over the intervals
             usable &= (t[1:] <= a) | (t[:-1] >= b)
-        res = screen_beats(t, self.cfg, usable=usable, ectopic=np.fromiter(self.ectopic, dtype=bool))
+        res = screen_beats(t, self.cfg, usable=usable, ectopic=ectopic_all, p_wave=p_wave)
         # Decide only where the running windows are complete: half the premature-beat window
         # and at least the AF averager's look-ahead behind the newest beat (offline, those
         # beats have the same neighbourhood). This is the detector's delay.
@@ -203,7 +216,8 @@ class EcgStream:
             later = absolute > self.r_peaks[-1] + int(0.2 * self.fs)
             absolute, ectopic = absolute[later], ectopic[later]
         self.r_peaks.extend(int(v) for v in absolute)
-        events = vf_events + self.tracker.add(absolute / self.fs, ectopic)
+        windows = p_wave_windows(buf, self.fs, absolute - self.start)
+        events = vf_events + self.tracker.add(absolute / self.fs, ectopic, windows)
         return [self._strip(e) for e in events]
 
     def _vf_events(self, vf: npt.NDArray[np.int64], edge: int, final: bool) -> list[RhythmEvent]:
