@@ -3,8 +3,9 @@
 At 100-200 Hz after block-mean decimation: a QRS band from moving sums and a Pan–Tompkins-style
 envelope (derivative, square, moving integrals) in whole-array numpy operations; candidate peaks
 with a 250 ms refractory period; an adaptive threshold from the running 80th percentile of
-candidate heights (a few seconds around each); search-back for missed beats, T-wave and
-noise-beat rejection; the R peak placed on the full-rate ECG; no beats inside ventricular
+candidate heights (a few seconds around each); search-back for missed beats; a floor under the
+long-term QRS level (a slow rhythm, a pause or a saturated amplifier lets the running threshold
+fall to the noise between beats); T-wave and noise-beat rejection; the R peak placed on the full-rate ECG; no beats inside ventricular
 flutter/fibrillation. Per-beat work is array operations over the beats, not a Python loop per
 sample. Every threshold is a field of :class:`QrsConfig` (``[ecg.qrs]`` in the configuration);
 the module constants are their defaults, with their sources.
