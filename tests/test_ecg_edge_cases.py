@@ -262,3 +262,79 @@ def test_frequent_premature_beats_are_an_ectopy_event(every: int, expected: bool
     if expected:
         quiet = RhythmConfig(ectopy_per_min=20.0)
         assert RhythmKind.ECTOPY not in [e.kind for e in screen_rr(_times(rr), quiet).events]
+
+
+def _front_end(x: np.ndarray, fs: float) -> np.ndarray:
+    """A recorder's 0.1-100 Hz analogue front end (causal, as in the device)."""
+    from scipy.signal import butter, lfilter
+
+    b, a = butter(2, [0.1, 100.0], btype="band", fs=fs)
+    return np.asarray(lfilter(b, a, x))
+
+
+def _pulses(n: int, at: np.ndarray, fs: float, amp: float, dur: float) -> np.ndarray:
+    """Pacemaker-like biphasic pulses: ``dur`` s at ``amp`` mV, then ``dur`` s at -amp/2."""
+    p = np.zeros(n)
+    w = max(1, round(dur * fs))
+    for s in at:
+        p[s : s + w] += amp
+        p[s + w : s + 2 * w] -= amp / 2
+    return p
+
+
+@pytest.mark.parametrize(("amp", "dur"), [(2.0, 0.003), (4.0, 0.002), (5.0, 0.004)])
+def test_pacing_spike_before_each_qrs_is_one_beat(sinus: tuple[np.ndarray, float, np.ndarray],
+                                                   amp: float, dur: float) -> None:
+    """A pacing spike 60 ms before every QRS: neither counted as a beat of its own (+P) nor
+    taking the beat's place beyond the 150 ms match window (Se)."""
+    x, fs, ref = sinus
+    spikes = ref[1:-1] - round(0.06 * fs)
+    y = x + _front_end(_pulses(len(x), spikes, fs, amp, dur), fs)
+    se, ppv = se_ppv(ref, detect_qrs(y, fs), fs)
+    assert se >= 0.995
+    assert ppv >= 0.995
+
+
+def test_pacing_spikes_without_capture_are_not_beats(sinus: tuple[np.ndarray, float, np.ndarray]) -> None:
+    """Spikes of 2-4 mV, 2-3 ms midway between beats (a pacemaker failing to capture): no beat."""
+    x, fs, ref = sinus
+    mids = ((ref[1:] + ref[:-1]) // 2)[::3]
+    for amp, dur in ((2.0, 0.003), (4.0, 0.002)):
+        y = x + _front_end(_pulses(len(x), mids, fs, amp, dur), fs)
+        se, ppv = se_ppv(ref, detect_qrs(y, fs), fs)
+        assert se >= 0.995
+        assert ppv >= 0.995
+
+
+@pytest.mark.parametrize("fs_out", [360, 250, 128])
+def test_sinus_pauses_get_no_invented_beats(sinus: tuple[np.ndarray, float, np.ndarray], fs_out: int) -> None:
+    """Sinus arrest: 3-6 s of quiet baseline (slow drift, 10 uV noise) spliced into the T-P
+    segment after every 10th beat. Search-back must not take noise in a pause for a beat, and
+    the beat after each pause must be found."""
+    from scipy.signal import resample_poly
+
+    x, fs, ref = sinus
+    rng = np.random.default_rng(3)
+    cuts = ref[5:-5:10] + round(0.45 * fs)
+    parts, new_ref, pauses, last, shift = [], [], [], 0, 0
+    for i, c in enumerate(cuts):
+        parts.append(x[last:c])
+        n = int((3 + i % 4) * fs)
+        parts.append(x[c] + np.cumsum(rng.normal(0, 0.002, n)) + rng.normal(0, 0.01, n))
+        new_ref.append(ref[(ref >= last) & (ref < c)] + shift)
+        pauses.append((c + shift, c + shift + n))
+        last, shift = c, shift + n
+    parts.append(x[last:])
+    new_ref.append(ref[ref >= last] + shift)
+    y, r = np.concatenate(parts), np.concatenate(new_ref)
+    if fs_out != int(fs):
+        y = resample_poly(y, fs_out, int(fs))
+        r = np.round(r * fs_out / fs).astype(np.int64)
+        pauses = [(round(a * fs_out / fs), round(b * fs_out / fs)) for a, b in pauses]
+    det = detect_qrs(y, float(fs_out))
+    tol = round(0.15 * fs_out)
+    in_pause = [d for d in det for a, b in pauses if a + tol < d < b - tol]
+    assert in_pause == []
+    se, ppv = se_ppv(r, det, float(fs_out))
+    assert se >= 0.995
+    assert ppv >= 0.995
