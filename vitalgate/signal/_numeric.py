@@ -109,6 +109,19 @@ def running_median(x: Float, w: int, block: int = 16384) -> Float:
     return med if step == 1 else np.interp(np.arange(len(x)), at, med)
 
 
+def running_max(x: Float, half: int) -> Float:
+    """Maximum over ``[i - half, i + half]`` (edges: the part inside the array)."""
+    out = np.asarray(x, dtype=np.float64).copy()
+    span = 0  # out[i] = max over [i - span, i + span]
+    while span < half:
+        step = min(span + 1, half - span)
+        shifted_left = np.concatenate([out[step:], np.full(step, -np.inf)])
+        shifted_right = np.concatenate([np.full(step, -np.inf), out[:-step]])
+        out = np.maximum(out, np.maximum(shifted_left, shifted_right))
+        span += step
+    return out
+
+
 def peaks(e: Float, distance: int) -> tuple[npt.NDArray[np.int64], Float]:
     """Local maxima above zero, thinned so no two are closer than ``distance``: the higher one
     wins, ties to the later one (after ``scipy.signal.find_peaks``' ``distance`` rule).
