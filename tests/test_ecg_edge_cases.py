@@ -338,3 +338,57 @@ def test_sinus_pauses_get_no_invented_beats(sinus: tuple[np.ndarray, float, np.n
     se, ppv = se_ppv(r, det, float(fs_out))
     assert se >= 0.995
     assert ppv >= 0.995
+
+
+def _short_ecg(p_waves: bool, seed: int, fs: float = 300.0, dur: float = 30.0) -> np.ndarray:
+    """A handheld-length ECG with RR drawn at random from 0.9-1.3 s (irregular: about 70-90 %
+    of successive changes over 6 %, record irregularity 0.6-0.75, under the 1.0 that skips the
+    P-wave check): QRS, T wave and either a P wave 160 ms before each R or 6 Hz atrial waves."""
+    rng = np.random.default_rng(seed)
+    r = np.cumsum(rng.uniform(0.9, 1.3, int(dur / 0.9) + 2)) + 0.5
+    r = r[r < dur - 0.6]
+    t = np.arange(int(dur * fs)) / fs
+
+    def wave(at: np.ndarray, width: float, amp: float) -> np.ndarray:
+        return np.asarray(amp * np.exp(-0.5 * ((t[:, None] - at[None, :]) / width) ** 2).sum(axis=1))
+
+    x = 0.01 * rng.standard_normal(len(t)) + wave(r, 0.012, 1.0) + wave(r + 0.25, 0.05, 0.3)
+    if p_waves:
+        return x + wave(r - 0.16, 0.025, 0.15)
+    return np.asarray(x + 0.04 * np.sin(2 * np.pi * 6.3 * t + rng.uniform(0, 6)))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_short_record_af_needs_irregular_rr_without_p_waves(seed: int) -> None:
+    """Short recordings, one decision: irregular RR with no P wave is AF; the same RR with a P
+    wave before every QRS (sinus arrhythmia, wandering pacemaker) is not — unless the P-wave
+    check is switched off (``short_p_wave``) or the irregularity makes it unnecessary
+    (``short_af_no_p_check``); and a record irregularity under ``short_af_irregularity`` is
+    not AF either."""
+    from vitalgate.signal import RhythmConfig
+
+    fs = 300.0
+    with_p, without_p = _short_ecg(True, seed), _short_ecg(False, seed)
+    assert screen_ecg(without_p, fs).verdict == "af"
+    assert screen_ecg(with_p, fs).verdict == "no_af"
+    assert screen_ecg(with_p, fs, RhythmConfig(short_p_wave=1.01)).verdict == "af"
+    assert screen_ecg(with_p, fs, RhythmConfig(short_af_no_p_check=0.5)).verdict == "af"
+    assert screen_ecg(without_p, fs, RhythmConfig(short_af_irregularity=0.8)).verdict == "no_af"
+
+
+def test_p_wave_agreement_is_robust_to_one_artefact() -> None:
+    """The P-wave measure is a median over beats: one large artefact in one beat's P window
+    does not hide the P waves of the others; atrial waves not locked to the QRS score low."""
+    from vitalgate.signal.ecg import p_wave_agreement
+
+    fs = 300.0
+    x = _short_ecg(True, 0)
+    r = detect_qrs(x, fs)
+    no_ectopy = np.zeros(len(r), dtype=bool)
+    assert p_wave_agreement(x, fs, r, no_ectopy) > 0.9
+    spoilt = x.copy()
+    at = int(r[5] - 0.2 * fs)
+    spoilt[at : at + 20] += 3.0  # a 3 mV step artefact in the fifth beat's P window
+    assert p_wave_agreement(spoilt, fs, r, no_ectopy) > 0.9
+    y = _short_ecg(False, 0)
+    assert p_wave_agreement(y, fs, detect_qrs(y, fs), np.zeros(len(detect_qrs(y, fs)), dtype=bool)) < 0.75

@@ -119,12 +119,26 @@ def test_home_device_recordings(shared_data: Path) -> None:
     fp = sum(v for (lab, c), v in calls.items() if c == "A" and lab != "A")
     fn = n["A"] - tp
     f1 = 2 * tp / (2 * tp + fp + fn)
-    # measured: F1 0.823, normal called AF 1.0 %, other rhythm called AF 5.8 %, noisy called AF
-    # 3/30, unreadable: noisy 11/30, normal 3, AF 1 — F1, other and noisy short of the goals
-    # (0.90, 5 %, none); see docs/ecg-screening.md
-    assert f1 >= 0.82
+    # measured: F1 0.831 (even half 0.787, odd 0.869), normal called AF 0.7 %, other rhythm
+    # called AF 3.3 %, noisy called AF 3/30, unreadable: noisy 11/30, normal 3, AF 1 — F1 and
+    # noisy short of the goals (0.90, none); see docs/ecg-screening.md
+    assert f1 >= 0.825
     assert calls.get(("N", "A"), 0) / n["N"] <= 0.01
-    assert calls.get(("O", "A"), 0) / n["O"] <= 0.06
+    assert calls.get(("O", "A"), 0) / n["O"] <= 0.04
     assert calls.get(("~", "A"), 0) <= 3
     assert calls.get(("~", "~"), 0) >= 11
     assert calls.get(("N", "~"), 0) + calls.get(("A", "~"), 0) + calls.get(("O", "~"), 0) <= 4
+
+
+@pytest.mark.parametrize("rec", ["105", "106", "113", "119"])
+def test_mitdb_30s_pieces_without_af_are_neither_af_nor_unreadable(shared_data: Path, rec: str) -> None:
+    """Every other 30-s piece of MITDB records without AF goes through the short-record path:
+    none may be called AF (multiform PVCs 106, sinus arrhythmia 113, bigeminy 119) or
+    unreadable (105's noise). Before the median P-wave agreement, two pieces of 106 and one of
+    113 were called AF."""
+    x, fs, _, af = mitdb(shared_data, rec)
+    n = int(30 * fs)
+    for i in range(0, len(x) // n, 2):
+        res = screen_ecg(x[i * n : (i + 1) * n], fs)
+        assert not af[i * n : (i + 1) * n].any()
+        assert res.verdict == "no_af", (rec, i, res.verdict)

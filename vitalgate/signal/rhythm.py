@@ -74,13 +74,14 @@ class RhythmConfig:
     # cinc2017 records (300 of 600; the odd ones held out), rounded inside the plateau:
     short_record_s: float = 120.0  # ECG only: recordings shorter than this get one AF decision
     short_rr_change: float = 0.06  # a successive RR change beyond this x the median RR is irregular
-    short_af_share: float = 0.65  # AF needs at least this share of irregular successive RR changes
-    short_af_irregularity: float = 0.5  # and the record's mean Petrenas irregularity above this
-    short_p_wave: float = 0.4  # ECG only: consistent P wave (share of pre-QRS energy) at least this: not AF
-    short_no_p_wave: float = 0.2  # ECG only: with no P wave at all (share under this; even cinc2017 half)
-    short_af_share_no_p: float = 0.55  # a lower share of irregular RR changes suffices (even half, plateau 0.5-0.55)
-    short_af_no_p_check: float = 1.0  # mean irregularity above this (and share >= short_af_share): AF whatever
-    # the P-wave share (fast irregular AF puts the previous T wave in the P window; even half 1.0-1.1)
+    short_af_share: float = 0.55  # AF needs at least this share of irregular successive RR changes
+    short_af_irregularity: float = 0.5  # and the record's mean Petrenas irregularity above this (F1
+    # plateau 0.3-0.5 with share 0.55: even F1 0.787-0.794, the lower values call one more noisy record AF)
+    # ECG only: no P wave: the median correlation of the windows before the QRS with their median
+    # under this (sinus P waves repeat: normal median 0.85, AF 0.4; plateau 0.7-0.75 with share 0.5-0.55)
+    short_p_wave: float = 0.75
+    short_af_no_p_check: float = 1.0  # mean irregularity above this: AF whatever the P wave (fast
+    # irregular AF puts the previous T wave in the P window; plateau 0.9-1.1)
     merge_gap_s: float = 10.0  # AF episodes closer than this are one episode
     pause_s: float = 2.5  # an RR longer than this is a pause (sinus pause / AV block)
     brady_bpm: float = 40.0  # sustained heart rate below this (at rest) is bradycardia
