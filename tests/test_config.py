@@ -81,10 +81,10 @@ def test_config_check_validates_the_owned_sections(tmp_path) -> None:  # type: i
 
     bad = tmp_path / "bad.toml"
     bad.write_text('[rules]\nbp_urgent_sbp = -1\n[rules.escalation]\nurgent = "soon"\n[ecg]\nwindow_beats = "x"\n'
-                   'af_fraction = 0.4\n[ecg.qrs]\nvf_leak = 0.3\n[kit]\nwindow_min = 0\n')
+                   'af_fraction = 0.4\n[ecg.qrs]\nvf_leak = 0.3\n[ecg.quality]\nflat_uv = 50\n[kit]\nwindow_min = 0\n')
     r = CliRunner().invoke(app, ["config", "check", str(bad)])
     assert r.exit_code == 1
     # af_fraction: a threshold of an earlier AF detector; unknown keys are refused, not ignored
     for key in ("rules.bp_urgent_sbp", "rules.escalation.urgent", "ecg.window_beats", "ecg.af_fraction",
-                "ecg.qrs.vf_leak", "kit.window_min"):
+                "ecg.qrs.vf_leak", "ecg.quality.flat_uv", "kit.window_min"):
         assert key in r.output

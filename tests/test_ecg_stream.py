@@ -136,3 +136,25 @@ def test_the_vf_threshold_is_configuration(shared_data: Path) -> None:
     off = RhythmConfig(qrs=QrsConfig(vf_leakage=0.0))
     assert not [e for e in screen_ecg(seg, fs, off).events if e.kind is RhythmKind.VF]
     assert [e for e in screen_ecg(seg, fs).events if e.kind is RhythmKind.VF]
+
+
+def test_the_quality_thresholds_are_configuration(shared_data: Path) -> None:
+    """``[ecg.quality]``, read as the gateway reads ``[ecg]``: demanding beats that agree with
+    their template almost perfectly makes clean sinus rhythm unreadable, offline and streaming
+    (the stream keeps no beats from unreadable signal); the defaults find it readable."""
+    from vitalgate.signal import EcgStream, RhythmConfig
+
+    x, fs, _, _ = mitdb(shared_data, "100")
+    seg = x[: int(120 * fs)]
+    strict = RhythmConfig.from_dict({"quality": {"min_beat_corr": 0.999}})
+    assert screen_ecg(seg, fs).verdict == "no_af"
+    assert screen_ecg(seg, fs, strict).verdict == "unreadable"
+    kept = []
+    for cfg in (strict, None):
+        stream = EcgStream(fs, cfg)
+        for i in range(0, len(seg), 130):
+            stream.feed(seg[i : i + 130])
+        stream.flush()
+        kept.append(len(stream.r_peaks))
+    assert kept[0] < 0.2 * kept[1]
+    assert kept[1] > 140  # ~150 beats in 2 min

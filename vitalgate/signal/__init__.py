@@ -18,18 +18,19 @@ if TYPE_CHECKING:
     from vitalgate.signal.events import RhythmEvent, RhythmKind
     from vitalgate.signal.hrv import HrvSummary, hrv
     from vitalgate.signal.qrs import QrsConfig, detect_qrs
+    from vitalgate.signal.quality import QualityConfig
     from vitalgate.signal.rhythm import RhythmConfig, RrScreening, screen_rr
     from vitalgate.signal.stream import EcgStream, RrStream
 
 _WHERE = {
     "EcgScreening": "ecg", "screen_ecg": "ecg", "RhythmEvent": "events", "RhythmKind": "events",
     "HrvSummary": "hrv", "hrv": "hrv",
-    "detect_qrs": "qrs", "QrsConfig": "qrs", "RhythmConfig": "rhythm", "RrScreening": "rhythm", "screen_rr": "rhythm",
+    "detect_qrs": "qrs", "QrsConfig": "qrs", "QualityConfig": "quality", "RhythmConfig": "rhythm", "RrScreening": "rhythm", "screen_rr": "rhythm",
     "EcgStream": "stream", "RrStream": "stream",
 }
 
 __all__ = [
-    "EcgScreening", "EcgStream", "HrvSummary", "QrsConfig", "RhythmConfig", "RhythmEvent", "RhythmKind", "RrScreening",
+    "EcgScreening", "EcgStream", "HrvSummary", "QrsConfig", "QualityConfig", "RhythmConfig", "RhythmEvent", "RhythmKind", "RrScreening",
     "RrStream", "detect_qrs", "hrv", "screen_ecg", "screen_rr",
 ]
 

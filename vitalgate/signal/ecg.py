@@ -16,6 +16,7 @@ import numpy.typing as npt
 from vitalgate.signal import _numeric
 from vitalgate.signal.events import RhythmEvent, RhythmKind
 from vitalgate.signal.qrs import _detect, _validate, decimate, decimation, moving_average
+from vitalgate.signal.quality import QualityConfig
 from vitalgate.signal.rhythm import (
     DEFAULT,
     RhythmConfig,
@@ -27,29 +28,6 @@ from vitalgate.signal.rhythm import (
 
 SEGMENT_S = 5.0
 MAX_STRIP_S = 30.0
-
-
-@dataclass(frozen=True)
-class QualityConfig:
-    """Signal-quality thresholds per 5-s segment."""
-
-    flat_mv: float = 0.05  # peak-to-peak of the band-limited ECG below this: electrode off
-    clip_fraction: float = 0.05  # share of samples stuck at the segment's extreme values
-    min_kurtosis: float = 4.0  # QRS complexes make ECG spiky; noise is not
-    min_bpm: float = 24.0  # fewer beats than this in a segment: no usable QRS
-    max_bpm: float = 240.0  # more: noise detected as beats
-    # Beat agreement (after the template-matching bSQI of Li, Mark & Clifford, Physiol Meas
-    # 2008;29:15-32): the median |correlation| of a segment's QRS complexes (+-80 ms) with the
-    # median shape of the on-time beats around them. Set on the even-numbered cinc2017 records
-    # and checked on MITDB (min 0.3: 203 loses 1 segment of 361, 0.4-0.5: 108 loses 9-19):
-    min_beat_corr: float = 0.3  # below it the "beats" are noise detected as beats: unreadable
-    kurtosis_rescue_corr: float = 0.85  # at or above it a segment of low kurtosis (large T or P
-    # waves, small QRS on a handheld device's lead I) is readable: its beats repeat
-    # Short recordings only (record-level): the RMS of what the beats do not explain (the ECG
-    # outside the QRS after subtracting the gain-fitted median QRST complex) over the median
-    # QRS amplitude. Set on the even-numbered cinc2017 records (noisy 3 -> 7 of 17 unreadable,
-    # normal 0 -> 2 of 166; 0.7 / 1.0: noisy 7 / 5, normal 3 / 1); MITDB 30-s pieces <= 0.56:
-    max_qrst_residual: float = 0.8  # above it the recording is unreadable: the "beats" are noise
 
 
 @dataclass(frozen=True)
@@ -270,6 +248,10 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
         1-D array in mV.
     fs:
         Sampling rate, 100 to 1000 Hz.
+    config:
+        Thresholds (``[ecg]``); default :data:`~vitalgate.signal.rhythm.DEFAULT`.
+    quality:
+        Signal-quality thresholds; default ``config.quality`` (``[ecg.quality]``).
 
     Returns
     -------
@@ -285,6 +267,7 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     seg = int(SEGMENT_S * fs)
     shapes = _beat_shapes(x, fs, r, cfg, xd)
     corr = beat_agreement(shapes) if shapes is not None else np.full(len(r), np.nan)
+    quality = quality or cfg.quality
     readable = segment_quality(x, fs, r, quality, xd, corr) if len(x) else np.zeros(0, dtype=bool)
     runs = _runs(~readable) * seg
     unreadable = np.minimum(runs, len(x)).astype(np.int64).reshape(-1, 2)
@@ -306,7 +289,7 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     rr_events = rr.events
     readable_share = 1.0 - float(np.sum(unreadable[:, 1] - unreadable[:, 0])) / max(len(x), 1)
     short = len(x) < cfg.short_record_s * fs and len(r) >= cfg.min_beats
-    if short and readable_share >= 0.5 and qrst_residual(x, fs, r, ectopic) > (quality or QualityConfig()).max_qrst_residual:
+    if short and readable_share >= 0.5 and qrst_residual(x, fs, r, ectopic) > quality.max_qrst_residual:
         unreadable, readable_share = np.array([[0, len(x)]], dtype=np.int64), 0.0
         af = np.zeros((0, 2), dtype=np.int64)
         rr_events = []  # no rhythm verdict (AF, pause, rate) on a recording its beats do not explain

@@ -35,6 +35,7 @@ from vitalgate.errors import SignalError
 from vitalgate.signal import _numeric
 from vitalgate.signal.events import RhythmEvent, RhythmKind
 from vitalgate.signal.qrs import QrsConfig
+from vitalgate.signal.quality import QualityConfig
 
 Float = npt.NDArray[np.float64]
 Bool = npt.NDArray[np.bool_]
@@ -95,6 +96,7 @@ class RhythmConfig:
     ectopy_pause: float = 1.1
     min_beats: int = 12  # fewer beats than this: no rhythm verdict
     qrs: QrsConfig = field(default_factory=QrsConfig)  # ECG only: the QRS/VF detector ([ecg.qrs])
+    quality: QualityConfig = field(default_factory=QualityConfig)  # ECG only: signal quality ([ecg.quality])
 
     @classmethod
     def from_dict(cls, d: dict[str, object] | None) -> RhythmConfig:

@@ -16,7 +16,6 @@ import numpy.typing as npt
 
 from vitalgate.errors import SignalError
 from vitalgate.signal.ecg import (
-    QualityConfig,
     _beat_shapes,
     beat_agreement,
     episode_p_wave,
@@ -26,6 +25,7 @@ from vitalgate.signal.ecg import (
 )
 from vitalgate.signal.events import RhythmEvent, RhythmKind
 from vitalgate.signal.qrs import MAX_FS, MIN_FS, VF_WINDOW_S, _detect
+from vitalgate.signal.quality import QualityConfig
 from vitalgate.signal.rhythm import DEFAULT, RhythmConfig, _runs, screen_beats
 
 
@@ -160,7 +160,7 @@ class EcgStream:
             raise SignalError(f"sampling rate {fs_hz} Hz is outside {MIN_FS:g}-{MAX_FS:g} Hz")
         self.fs = float(fs_hz)
         self.cfg = config or DEFAULT
-        self.quality = quality or QualityConfig()
+        self.quality = quality or self.cfg.quality
         self.capacity = int(history_s * fs_hz)
         self.step = int(step_s * fs_hz)
         self.buffer = np.zeros(0)
