@@ -58,6 +58,7 @@ def samples(at: datetime = T0) -> EcgSamples:
     (RhythmKind.TACHYCARDIA, "ecg_tachycardia", Severity.WARNING),
     (RhythmKind.ECTOPY, "ecg_ectopy", Severity.INFO),
     (RhythmKind.VF, "ecg_vf", Severity.CRITICAL),
+    (RhythmKind.UNREADABLE, "ecg_unreadable", Severity.INFO),
 ])
 def test_each_rhythm_event_becomes_its_alert(tmp_path: Path, kind: RhythmKind, rule: str,
                                              severity: Severity) -> None:

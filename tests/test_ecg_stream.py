@@ -158,3 +158,28 @@ def test_the_quality_thresholds_are_configuration(shared_data: Path) -> None:
         kept.append(len(stream.r_peaks))
     assert kept[0] < 0.2 * kept[1]
     assert kept[1] > 140  # ~150 beats in 2 min
+
+
+def test_a_stream_that_stays_unreadable_is_reported_once(shared_data: Path) -> None:
+    """Electrode off for 7 minutes between two minutes of sinus rhythm: one ``unreadable``
+    event, while it lasts, once ``unreadable_alert_s`` (5 min) has passed, starting where the
+    signal was lost; a 1-minute loss is not reported, nor anything with the report off."""
+    from vitalgate.signal import EcgStream, RhythmConfig
+
+    x, fs, _, _ = mitdb(shared_data, "100")
+    rng = np.random.default_rng(5)
+
+    def run(off_s: float, cfg: RhythmConfig | None = None) -> list:  # type: ignore[type-arg]
+        off = 0.002 * rng.standard_normal(int(off_s * fs))  # electrode off: amplifier noise only
+        y = np.concatenate([x[: int(120 * fs)], off, x[int(120 * fs) : int(240 * fs)]])
+        stream = EcgStream(fs, cfg)
+        events = [e for i in range(0, len(y), 130) for e in stream.feed(y[i : i + 130])] + stream.flush()
+        return [e for e in events if e.kind is RhythmKind.UNREADABLE]
+
+    (lost,) = run(420.0)
+    assert lost.ongoing
+    assert abs(lost.start_s - 120.0) <= 5.0
+    assert 300.0 <= lost.end_s - lost.start_s <= 320.0  # reported as soon as it had lasted 5 min
+    assert lost.strip_mv is not None
+    assert run(60.0) == []
+    assert run(420.0, RhythmConfig(unreadable_alert_s=0.0)) == []

@@ -3,7 +3,8 @@
 One :class:`~vitalgate.signal.EcgStream` per ECG device (or :class:`~vitalgate.signal.RrStream`
 per strap sending only RR intervals). An AF episode becomes an alert as soon as the screening is
 sure of it (30 s of AF, half a window behind the newest beat); pauses, brady/tachycardia and
-frequent ectopy become alerts when they are complete. Each carries the ECG strip it came from.
+frequent ectopy become alerts when they are complete; ECG unreadable for minutes (electrode off)
+becomes an informational alert while it lasts. Each carries the ECG strip it came from.
 The alerts go through the :class:`~vitalgate.gateway.alerts.AlertEngine` so they are
 acknowledged and escalated like the vitals alerts.
 """
@@ -36,6 +37,9 @@ RULES: dict[RhythmKind, tuple[str, Severity]] = {
     RhythmKind.ECTOPY: ("ecg_ectopy", Severity.INFO),
     # VF: no cardiac output; ERC 2021 resuscitation guideline: call the emergency number at once.
     RhythmKind.VF: ("ecg_vf", Severity.CRITICAL),
+    # No readable ECG for [ecg] unreadable_alert_s (electrode off, noise): the screening is
+    # blind, so someone should check the patch (a technical alarm, as IEC 60601-2-27's leads off).
+    RhythmKind.UNREADABLE: ("ecg_unreadable", Severity.INFO),
 }
 MAX_STRIP_SAMPLES = 60_000
 
@@ -105,9 +109,14 @@ class EcgMonitor:
         local = start.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
         what = {"af": "atrial fibrillation/flutter", "pause": f"a pause ({e.detail})",
                 "bradycardia": "sustained bradycardia", "tachycardia": "sustained tachycardia",
-                "ectopy": "frequent premature beats", "vf": "ventricular flutter/fibrillation"}[e.kind.value]
+                "ectopy": "frequent premature beats", "vf": "ventricular flutter/fibrillation",
+                "unreadable": "no readable ECG"}[e.kind.value]
         reason = (f"ECG from {device.model or device.address} shows {what} from {local}"
                   f" ({e.end_s - e.start_s:.0f} s so far, confidence {e.confidence:.0%}); review the strip")
+        if e.kind is RhythmKind.UNREADABLE:
+            reason = (f"ECG from {device.model or device.address} unreadable since {local}"
+                      f" ({e.end_s - e.start_s:.0f} s so far: electrode off, noise or clipping); rhythm is"
+                      " not being screened: check the patch and its contact with the skin")
         strip = None
         if e.strip_mv is not None and e.fs_hz:
             uv = np.round(e.strip_mv[:MAX_STRIP_SAMPLES] * 1000.0).astype(int).tolist()

@@ -95,6 +95,12 @@ class RhythmConfig:
     ectopy_early: float = 0.87
     ectopy_pause: float = 1.1
     min_beats: int = 12  # fewer beats than this: no rhythm verdict
+    # Streaming only: ECG unreadable this long without a break (electrode off, noise, clipping)
+    # is reported once, while it lasts, so the monitoring does not go blind in silence. Patient
+    # monitors raise a technical "leads off" alarm (IEC 60601-2-27); at home a few minutes of
+    # bad signal while the resident moves is common, so 5 minutes (a choice, not measured).
+    # 0: never reported.
+    unreadable_alert_s: float = 300.0
     qrs: QrsConfig = field(default_factory=QrsConfig)  # ECG only: the QRS/VF detector ([ecg.qrs])
     quality: QualityConfig = field(default_factory=QualityConfig)  # ECG only: signal quality ([ecg.quality])
 

@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from vitalgate.errors import SignalError
 from vitalgate.signal.ecg import (
+    SEGMENT_S,
     _beat_shapes,
     beat_agreement,
     episode_p_wave,
@@ -170,6 +171,8 @@ class EcgStream:
         self.tracker = _RhythmTracker(self.cfg)
         self.r_peaks: deque[int] = deque(maxlen=20_000)
         self.vf_until = -1e9  # end of the VF episode last reported (s)
+        self.unreadable: tuple[float, float] | None = None  # the latest unreadable stretch (s)
+        self.unreadable_reported = False
 
     @property
     def samples_seen(self) -> int:
@@ -205,9 +208,11 @@ class EcgStream:
         corr = beat_agreement(shapes) if shapes is not None else np.full(len(r), np.nan)
         keep = (r >= lo) & (r < edge)
         ok = segment_quality(buf, self.fs, r, self.quality, beat_corr=corr)
-        seg = int(5.0 * self.fs)
-        for a, b in _runs(~ok) * seg:  # unreadable: its beats are dropped, its gap is no pause
-            self.tracker.note_gap((self.start + int(a)) / self.fs, (self.start + min(int(b), len(buf))) / self.fs)
+        seg = int(SEGMENT_S * self.fs)
+        bad = [((self.start + int(a)) / self.fs, (self.start + min(int(b), len(buf))) / self.fs) for a, b in _runs(~ok) * seg]
+        for a_s, b_s in bad:  # unreadable: its beats are dropped, its gap is no pause
+            self.tracker.note_gap(a_s, b_s)
+        unreadable_events = self._unreadable_events(bad)
         if keep.any():
             keep &= ok[np.minimum(r // seg, len(ok) - 1)]
         self.done_until = self.start + edge
@@ -217,7 +222,7 @@ class EcgStream:
             absolute, ectopic = absolute[later], ectopic[later]
         self.r_peaks.extend(int(v) for v in absolute)
         windows = p_wave_windows(buf, self.fs, absolute - self.start)
-        events = vf_events + self.tracker.add(absolute / self.fs, ectopic, windows)
+        events = vf_events + unreadable_events + self.tracker.add(absolute / self.fs, ectopic, windows)
         return [self._strip(e) for e in events]
 
     def _vf_events(self, vf: npt.NDArray[np.int64], edge: int, final: bool) -> list[RhythmEvent]:
@@ -241,6 +246,26 @@ class EcgStream:
             out.append(RhythmEvent(RhythmKind.VF, start, end, 0.8, ongoing=growing,
                                    detail="ventricular flutter/fibrillation"))
             self.vf_until = end
+        return out
+
+    def _unreadable_events(self, stretches: list[tuple[float, float]]) -> list[RhythmEvent]:
+        """One ``unreadable`` event (``ongoing=True``) per unbroken unreadable stretch, once it
+        has lasted ``unreadable_alert_s``. Stretches within a segment of the latest one (the
+        buffer is judged again on each pass) continue it."""
+        out = []
+        for start, end in stretches:
+            last = self.unreadable
+            if last is not None and end <= last[1]:
+                continue  # seen already
+            if last is not None and start <= last[1] + SEGMENT_S:
+                self.unreadable = (last[0], end)
+            else:
+                self.unreadable, self.unreadable_reported = (start, end), False
+            first, latest = self.unreadable
+            if not self.unreadable_reported and 0 < self.cfg.unreadable_alert_s <= latest - first:
+                out.append(RhythmEvent(RhythmKind.UNREADABLE, first, latest, 0.9, ongoing=True,
+                                       detail="noise, clipping or electrode off"))
+                self.unreadable_reported = True
         return out
 
     def _strip(self, e: RhythmEvent) -> RhythmEvent:
