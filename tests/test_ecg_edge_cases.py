@@ -72,6 +72,11 @@ def test_electrode_off_segment_is_unreadable_and_no_af(sinus: tuple[np.ndarray, 
     bad = [e for e in res.events if e.kind is RhythmKind.UNREADABLE]
     assert bad
     assert any(e.start_s <= 45 and e.end_s >= 75 for e in bad)
+    # the quality index per 5-s segment: 0 where the electrode was loose, high elsewhere
+    assert res.sqi.shape == (24,)  # 120 s
+    assert np.all(res.sqi[9:16] == 0.0)  # 45-80 s: wholly inside the loose stretch
+    assert np.all(res.sqi[:8] > 0.8)
+    assert np.all(res.sqi[17:] > 0.8)
 
 
 def test_clipped_signal_is_unreadable() -> None:

@@ -40,6 +40,11 @@ class EcgScreening:
     unreadable: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
     fs: float = 0.0
     n_samples: int = 0
+    # Signal quality index per 5-s segment (``SEGMENT_S``), 0-1: the beat agreement (median
+    # |correlation| of the segment's QRS complexes with their template, after the bSQI of Li,
+    # Mark & Clifford 2008) of a readable segment, 0 for an unreadable one, ``nan`` for a
+    # readable one with too few beats in the recording (< 8) for a template.
+    sqi: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
     @property
     def readable_fraction(self) -> float:
@@ -62,6 +67,13 @@ def segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray[
     ``decimate(x, decimation(fs))`` when the caller has it already; ``beat_corr``: per beat,
     the correlation of its QRS with its template (:func:`beat_agreement`; computed when not
     given)."""
+    return _segment_quality(x, fs, r_peaks, q, xd, beat_corr)[0]
+
+
+def _segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray[np.int64],
+                    q: QualityConfig | None = None, xd: npt.NDArray[np.float64] | None = None,
+                    beat_corr: npt.NDArray[np.float64] | None = None) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    """:func:`segment_quality` and the per-segment index (:attr:`EcgScreening.sqi`)."""
     q = q or QualityConfig()
     if beat_corr is None:
         shapes = _beat_shapes(x, fs, r_peaks, DEFAULT, xd)
@@ -109,7 +121,8 @@ def segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray[
     short_last = lengths[-1] < 2 * fs  # too little to judge: inherit its neighbour
     if short_last and n_seg > 1:
         ok[-1] = ok[-2]
-    return np.asarray(ok)
+        agree[-1] = agree[-2]
+    return np.asarray(ok), np.where(ok, agree, 0.0)
 
 
 def _segment_medians(v: npt.NDArray[np.float64], seg_of: npt.NDArray[np.int64], n_seg: int) -> npt.NDArray[np.float64]:
@@ -268,7 +281,7 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     shapes = _beat_shapes(x, fs, r, cfg, xd)
     corr = beat_agreement(shapes) if shapes is not None else np.full(len(r), np.nan)
     quality = quality or cfg.quality
-    readable = segment_quality(x, fs, r, quality, xd, corr) if len(x) else np.zeros(0, dtype=bool)
+    readable, sqi = _segment_quality(x, fs, r, quality, xd, corr) if len(x) else (np.zeros(0, dtype=bool), np.zeros(0))
     runs = _runs(~readable) * seg
     unreadable = np.minimum(runs, len(x)).astype(np.int64).reshape(-1, 2)
     if len(r) >= 2:
@@ -291,6 +304,7 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     short = len(x) < cfg.short_record_s * fs and len(r) >= cfg.min_beats
     if short and readable_share >= 0.5 and qrst_residual(x, fs, r, ectopic) > quality.max_qrst_residual:
         unreadable, readable_share = np.array([[0, len(x)]], dtype=np.int64), 0.0
+        sqi = np.zeros_like(sqi)
         af = np.zeros((0, 2), dtype=np.int64)
         rr_events = []  # no rhythm verdict (AF, pause, rate) on a recording its beats do not explain
     if short and readable_share >= 0.5:
@@ -307,7 +321,7 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
         for a, b in np.minimum(vf, len(x))
     ]
     events.sort(key=lambda e: e.start_s)
-    return EcgScreening(r, af, events, unreadable, float(fs), len(x))
+    return EcgScreening(r, af, events, unreadable, float(fs), len(x), sqi)
 
 
 P_WINDOW_S = (0.30, 0.08)  # the P wave's place: from 300 to 80 ms before the R peak
