@@ -183,3 +183,28 @@ def test_a_stream_that_stays_unreadable_is_reported_once(shared_data: Path) -> N
     assert lost.strip_mv is not None
     assert run(60.0) == []
     assert run(420.0, RhythmConfig(unreadable_alert_s=0.0)) == []
+
+
+def test_long_inputs_in_blocks_screen_as_one_array(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inputs over 2 x BLOCK_S are processed in blocks with margins (numpy is faster on
+    10-30 min arrays). Here 201, 202 and 203 end to end (1.5 h, AF in all three) in 10-min
+    blocks against one array: the same beats but at the seams, the same AF episodes within a
+    beat window of their ends, VF and unreadable segments alike; no beat twice at a seam."""
+    from vitalgate.signal import qrs
+
+    x = np.concatenate([mitdb(shared_data, rec)[0] for rec in ("201", "202", "203")])
+    fs = 360.0
+    monkeypatch.setattr(qrs, "BLOCK_S", 1e9)
+    whole, whole_r = screen_ecg(x, fs), detect_qrs(x, fs)
+    monkeypatch.setattr(qrs, "BLOCK_S", 600.0)
+    assert len(qrs.blocks(len(x), fs)) == 10  # the last one 3 s long
+    blocked, blocked_r = screen_ecg(x, fs), detect_qrs(x, fs)
+    for a, b in ((whole.r_peaks, blocked.r_peaks), (whole_r, blocked_r)):
+        assert np.diff(b).min() >= np.diff(a).min()  # (whole: 0.2 s at the least)
+        matched = np.abs(b[np.clip(np.searchsorted(b, a), 0, len(b) - 1)] - a) <= 0.05 * fs
+        assert matched.mean() >= 0.999
+        assert abs(len(a) - len(b)) <= 10
+    assert blocked.af_episodes.shape == whole.af_episodes.shape
+    assert np.abs(blocked.af_episodes - whole.af_episodes).max() <= 40 * fs
+    assert np.mean((blocked.sqi == 0) == (whole.sqi == 0)) >= 0.99  # the same unreadable segments
+    assert np.mean(np.abs(blocked.sqi - whole.sqi) < 0.05) >= 0.99

@@ -15,7 +15,16 @@ import numpy.typing as npt
 
 from vitalgate.signal import _numeric
 from vitalgate.signal.events import RhythmEvent, RhythmKind
-from vitalgate.signal.qrs import _detect, _validate, decimate, decimation, moving_average
+from vitalgate.signal.qrs import (
+    _detect,
+    _validate,
+    blocks,
+    decimate,
+    decimation,
+    join_ranges,
+    moving_average,
+    seam_duplicates,
+)
 from vitalgate.signal.quality import QualityConfig
 from vitalgate.signal.rhythm import (
     DEFAULT,
@@ -251,6 +260,27 @@ def _block_templates(w: npt.NDArray[np.float64], rr_before: npt.NDArray[np.float
     return out, rr_med
 
 
+@dataclass(frozen=True)
+class _Stages:
+    """What the signal tells, before the rhythm screening: beats, VF ranges, each beat's
+    ventricular flag, per 5-s segment whether it is readable and its quality index."""
+
+    r: npt.NDArray[np.int64]
+    vf: npt.NDArray[np.int64]
+    ectopic: npt.NDArray[np.bool_]
+    readable: npt.NDArray[np.bool_]
+    sqi: npt.NDArray[np.float64]
+
+
+def _signal_stages(x: npt.NDArray[np.float64], fs: float, cfg: RhythmConfig, quality: QualityConfig) -> _Stages:
+    xd = decimate(x, decimation(fs))  # once, for the detector, the quality and the QRS shapes
+    r, vf = _detect(x, fs, xd, cfg.qrs)
+    shapes = _beat_shapes(x, fs, r, cfg, xd)
+    corr = beat_agreement(shapes) if shapes is not None else np.full(len(r), np.nan)
+    readable, sqi = _segment_quality(x, fs, r, quality, xd, corr) if len(x) else (np.zeros(0, dtype=bool), np.zeros(0))
+    return _Stages(r, vf, ventricular_beats(x, fs, r, cfg, xd, shapes), readable, sqi)
+
+
 def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None,
                quality: QualityConfig | None = None) -> EcgScreening:
     """Screen one ECG lead. **Stable entry point.**
@@ -275,13 +305,20 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     """
     cfg = config or DEFAULT
     x = _validate(ecg, fs)
-    xd = decimate(x, decimation(fs))  # once, for the detector, the quality and the QRS shapes
-    r, vf = _detect(x, fs, xd, cfg.qrs)
-    seg = int(SEGMENT_S * fs)
-    shapes = _beat_shapes(x, fs, r, cfg, xd)
-    corr = beat_agreement(shapes) if shapes is not None else np.full(len(r), np.nan)
     quality = quality or cfg.quality
-    readable, sqi = _segment_quality(x, fs, r, quality, xd, corr) if len(x) else (np.zeros(0, dtype=bool), np.zeros(0))
+    seg = int(SEGMENT_S * fs)
+    parts = []
+    for w0, a, b, w1 in blocks(len(x), fs, seg):  # one block up to 40 min (MITDB, cinc2017)
+        st = _signal_stages(x[w0:w1], fs, cfg, quality)
+        core = (st.r >= a - w0) & (st.r < b - w0)
+        s0, s1 = (a - w0) // seg, (a - w0) // seg + -(-(b - a) // seg)  # the core's segments
+        parts.append(_Stages(st.r[core] + w0, np.clip(st.vf + w0, a, b), st.ectopic[core], st.readable[s0:s1], st.sqi[s0:s1]))
+    r, ectopic = np.concatenate([p.r for p in parts]), np.concatenate([p.ectopic for p in parts])
+    if len(parts) > 1:  # a QRS at a seam may be placed by both blocks
+        once = seam_duplicates(r, fs, cfg.qrs)
+        r, ectopic = r[once], ectopic[once]
+    vf = join_ranges([p.vf for p in parts])
+    readable, sqi = np.concatenate([p.readable for p in parts]), np.concatenate([p.sqi for p in parts])
     runs = _runs(~readable) * seg
     unreadable = np.minimum(runs, len(x)).astype(np.int64).reshape(-1, 2)
     if len(r) >= 2:
@@ -291,7 +328,6 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
             usable &= (r[1:] <= a) | (r[:-1] >= b)
     else:
         usable = np.zeros(0, dtype=bool)
-    ectopic = ventricular_beats(x, fs, r, cfg, xd, shapes)
     if len(r) >= 2:
         p_wave = episode_p_wave(np.diff(r, prepend=r[0] - len(x)) / fs, ectopic, lambda i: p_wave_windows(x, fs, r[i]))
         rr = screen_beats(r / fs, cfg, usable=usable, ectopic=ectopic, p_wave=p_wave)
