@@ -132,6 +132,36 @@ def test_any_sampling_rate(sinus: tuple[np.ndarray, float, np.ndarray], fs: floa
     assert ppv >= 0.99
 
 
+@pytest.mark.parametrize("fs", [360, 250, 128])
+def test_a_qrs_beats_a_larger_p_wave_in_the_refractory_window(
+        sinus: tuple[np.ndarray, float, np.ndarray], fs: int) -> None:
+    """Every 4th beat of record 100 gets a broad 2 mV P wave (Gaussian, sigma 30 ms) 200 ms
+    before its R: its envelope peak is higher than the QRS's, so the envelope alone takes the P
+    wave for the beat (the QRS falls in its refractory period). The steeper rival that matches
+    the neighbours' QRS wins instead: no beat misplaced."""
+    import dataclasses
+
+    from scipy.signal import resample_poly
+
+    from vitalgate.signal.qrs import DEFAULT_QRS
+
+    x, fs0, ref = sinus
+    y = x.copy()
+    for r in ref[2::4]:
+        c = r - int(0.2 * fs0)
+        i = np.arange(c - int(0.15 * fs0), c + int(0.15 * fs0))
+        y[i] += 2.0 * np.exp(-0.5 * ((i - c) / (0.03 * fs0)) ** 2)
+    y = resample_poly(y, fs, int(fs0)) if fs != int(fs0) else y
+    ref = np.round(ref * fs / fs0).astype(int)
+    off = dataclasses.replace(DEFAULT_QRS, steeper=0.0)  # the rule off: the P waves win
+    c = processing.compare_annotations(ref, detect_qrs(y, fs, off), int(0.15 * fs))
+    assert c.fn >= 30
+    assert c.fp >= 30
+    c = processing.compare_annotations(ref, detect_qrs(y, fs), int(0.15 * fs))
+    assert c.fn == 0
+    assert c.fp == 0
+
+
 def test_pause_and_bradycardia_from_rr() -> None:
     rr = np.r_[np.full(40, 0.8), 3.2, np.full(40, 0.8), np.full(60, 1.7)]
     res = screen_rr(np.cumsum(rr))

@@ -122,18 +122,10 @@ def running_max(x: Float, half: int) -> Float:
     return out
 
 
-def peaks(e: Float, distance: int) -> tuple[npt.NDArray[np.int64], Float]:
-    """Local maxima above zero, thinned so no two are closer than ``distance``: the higher one
-    wins, ties to the later one (after ``scipy.signal.find_peaks``' ``distance`` rule).
-
-    The greedy "highest first" thinning runs in vectorised rounds: a peak that beats every
-    undecided or kept peak within ``distance`` is kept (greedy would keep it too), and the peaks
-    within ``distance`` of a kept one are dropped; each round decides at least the best
-    undecided peak. The first round covers all peaks with range maxima from a sparse table; the
-    few peaks it leaves undecided are settled by gathering their neighbours.
-    """
+def maxima(e: Float) -> npt.NDArray[np.int64]:
+    """Local maxima of ``e`` above zero (a plateau: the middle of its flat top), increasing."""
     if len(e) < 3:
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
+        return np.zeros(0, dtype=np.int64)
     d = np.diff(e)
     if np.count_nonzero(d) == len(d):  # no plateau: a peak rises then falls
         pos = np.flatnonzero((d[:-1] > 0) & (d[1:] < 0)) + 1
@@ -141,11 +133,26 @@ def peaks(e: Float, distance: int) -> tuple[npt.NDArray[np.int64], Float]:
         sd = np.sign(d)
         nz = np.flatnonzero(sd)
         if len(nz) < 2:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
+            return np.zeros(0, dtype=np.int64)
         up_then_down = (sd[nz[:-1]] > 0) & (sd[nz[1:]] < 0)
         pos = (nz[:-1][up_then_down] + 1 + nz[1:][up_then_down]) // 2
     pos = pos.astype(np.int64)
-    pos = pos[e[pos] > 0]
+    return pos[e[pos] > 0]
+
+
+def peaks(e: Float, distance: int, pos: npt.NDArray[np.int64] | None = None) -> tuple[npt.NDArray[np.int64], Float]:
+    """Local maxima above zero, thinned so no two are closer than ``distance``: the higher one
+    wins, ties to the later one (after ``scipy.signal.find_peaks``' ``distance`` rule).
+    ``pos``: :func:`maxima` of ``e`` when the caller has them already.
+
+    The greedy "highest first" thinning runs in vectorised rounds: a peak that beats every
+    undecided or kept peak within ``distance`` is kept (greedy would keep it too), and the peaks
+    within ``distance`` of a kept one are dropped; each round decides at least the best
+    undecided peak. The first round covers all peaks with range maxima from a sparse table; the
+    few peaks it leaves undecided are settled by gathering their neighbours.
+    """
+    if pos is None:
+        pos = maxima(e)
     if distance <= 1 or len(pos) < 2:
         return pos, e[pos]
     n = len(pos)
