@@ -2,7 +2,8 @@
 
 The screening itself is tested on real records elsewhere (test_alerts.py uses mitdb 201); here
 a stream that returns given events checks every rule id, severity, the AF start/end handling,
-the strip's units and cap, and the wall-clock placement of the event.
+the strip's units and cap, and the wall-clock placement of the event; record 100 as frames
+checks lost, repeated and late frames against the real stream.
 """
 
 from __future__ import annotations
@@ -105,3 +106,40 @@ def test_unassigned_device_raises_nothing(tmp_path: Path) -> None:
     e = RhythmEvent(RhythmKind.PAUSE, 12.0, 15.5, 0.99)
     m, _ = monitor_with(tmp_path, [e], residents={})
     assert m.feed(samples()) == []
+
+
+def _frames(shared_data: Path, seconds: float, per: int = 73) -> list[EcgSamples]:
+    """Record 100 (360 Hz) as ECG frames of ``per`` samples with device timestamps from T0."""
+    from ecg_data import mitdb
+
+    x, fs, _, _ = mitdb(shared_data, "100")
+    uv = np.round(x[: int(seconds * fs)] * 1000).astype(int)
+    return [EcgSamples(STRAP, fs, tuple(uv[i : i + per]), T0 + timedelta(seconds=i / fs))
+            for i in range(0, len(uv) - per + 1, per)]
+
+
+def test_lost_and_repeated_frames_keep_the_device_clock(tmp_path: Path, shared_data: Path) -> None:
+    """Frames lost on the way (2.4 s) are bridged, so the stream's clock stays the device's
+    (events land at their wall time) and the interval across them raises no pause; a frame
+    sent twice is screened once; a loss of a minute starts a new stream at the frame after it."""
+    engine = AlertEngine("hut7", "gw-a", tmp_path / "alerts.sqlite", now=lambda: T0 + timedelta(minutes=5))
+    m = EcgMonitor(engine, StaticAttributor({STRAP.address: "r-005"}))
+    frames = _frames(shared_data, 120.0)
+    lost = frames[300:312]  # 12 x 73 samples at 360 Hz: 2.4 s, around 61-63 s
+    alerts = []
+    for i, f in enumerate(frames):
+        if f in lost:
+            continue
+        alerts += m.feed(f)
+        if i == 400:
+            alerts += m.feed(f)  # sent again
+    s = m.streams[(STRAP.address, "ecg")]
+    end = frames[-1].first_sample_at + timedelta(seconds=73 / 360)
+    assert s.screen.samples_seen == round((end - T0).total_seconds() * 360)
+    assert not [a for a in alerts if a.rule == "ecg_pause"]
+    later = EcgSamples(STRAP, 360.0, frames[0].samples_uv, end + timedelta(seconds=60))
+    m.feed(later)
+    s2 = m.streams[(STRAP.address, "ecg")]
+    assert s2 is not s
+    assert s2.started == later.first_sample_at
+    assert s2.screen.samples_seen == 73

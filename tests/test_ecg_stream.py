@@ -208,3 +208,29 @@ def test_long_inputs_in_blocks_screen_as_one_array(shared_data: Path, monkeypatc
     assert np.abs(blocked.af_episodes - whole.af_episodes).max() <= 40 * fs
     assert np.mean((blocked.sqi == 0) == (whole.sqi == 0)) >= 0.99  # the same unreadable segments
     assert np.mean(np.abs(blocked.sqi - whole.sqi) < 0.05) >= 0.99
+
+
+def test_lost_samples_are_bridged_not_taken_for_a_pause(shared_data: Path) -> None:
+    """2.4 s of samples lost (NaN) at 75/min: bridged, the interval across them is no pause and
+    the beats go on; the same stretch held flat as if it were signal is reported as a pause (the
+    control: what a stream that did not know of the loss would say)."""
+    x, fs, _, _ = mitdb(shared_data, "100")
+    y = x[: int(120 * fs)].copy()
+    lost = slice(int(60 * fs), int(62.4 * fs))
+
+    def pauses(signal: np.ndarray) -> tuple[list[RhythmEvent], EcgStream]:
+        stream = EcgStream(fs)
+        events = [e for i in range(0, len(signal), 130) for e in stream.feed(signal[i : i + 130])] + stream.flush()
+        return [e for e in events if e.kind is RhythmKind.PAUSE], stream
+
+    y[lost] = np.nan
+    found, stream = pauses(y)
+    assert found == []
+    r = np.array(stream.r_peaks)
+    assert not ((r > lost.start) & (r < lost.stop)).any()
+    assert ((r > lost.stop) & (r < lost.stop + 10 * fs)).sum() >= 10  # the beats go on
+    y[lost] = x[lost.start - 1]
+    held, _ = pauses(y)
+    (pause,) = held
+    assert pause.start_s < 60.5
+    assert pause.end_s > 62.4

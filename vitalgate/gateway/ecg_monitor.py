@@ -42,12 +42,19 @@ RULES: dict[RhythmKind, tuple[str, Severity]] = {
     RhythmKind.UNREADABLE: ("ecg_unreadable", Severity.INFO),
 }
 MAX_STRIP_SAMPLES = 60_000
+#: An ECG frame that starts later than the previous one ended (device timestamps) by more than
+#: this (or 2 samples) follows lost frames: the lost samples are bridged, so the stream's clock
+#: stays the device's and an RR interval across them is no pause.
+GAP_TOLERANCE_S = 0.1
+#: Longer losses (a dropped link), or a clock that jumps back this far, start a new stream.
+MAX_BRIDGE_S = 30.0
 
 
 @dataclass
 class _Stream:
     screen: Any  # EcgStream | RrStream (scipy is imported with the first ECG device)
     started: datetime  # wall time of the stream's t = 0
+    next_at: datetime | None = None  # ECG: where the next frame should start (device clock)
 
 
 class EcgMonitor:
@@ -77,12 +84,27 @@ class EcgMonitor:
 
         if not isinstance(self.config, RhythmConfig):
             self.config = RhythmConfig.from_dict(self.config)
+        out: list[Alert] = []
         if isinstance(output, EcgSamples):
             key = (output.device.address, "ecg")
             s = self.streams.get(key)
+            mv = np.asarray(output.samples_uv, dtype=np.float64) / 1000.0
+            if s is not None and s.next_at is not None:
+                gap = (output.first_sample_at - s.next_at).total_seconds()
+                tolerance = max(GAP_TOLERANCE_S, 2.0 / output.fs_hz)
+                if abs(gap) > MAX_BRIDGE_S:  # a lost link or a reset clock: start again
+                    log.info("ECG from %s: %.0f s %s, screening restarts", output.device.address, abs(gap),
+                             "lost" if gap > 0 else "back in time")
+                    out += self._alerts(s.screen.flush(), s, output.device, output.first_sample_at)
+                    s = None
+                elif gap > tolerance:  # lost frames: bridged, the clock kept
+                    mv = np.concatenate([np.full(round(gap * output.fs_hz), np.nan), mv])
+                elif gap < -tolerance:  # a frame sent again: what was screened already is dropped
+                    mv = mv[min(len(mv), round(-gap * output.fs_hz)):]
             if s is None:
                 s = self.streams[key] = _Stream(EcgStream(output.fs_hz, self.config), output.first_sample_at)
-            events = s.screen.feed(np.asarray(output.samples_uv, dtype=np.float64) / 1000.0)
+            s.next_at = output.first_sample_at + timedelta(seconds=len(output.samples_uv) / output.fs_hz)
+            events = s.screen.feed(mv)
             at = output.first_sample_at
         else:
             key = (output.device.address, "rr")
@@ -91,16 +113,19 @@ class EcgMonitor:
                 s = self.streams[key] = _Stream(RrStream(self.config), output.received_at - timedelta(seconds=sum(output.rr_s)))
             events = s.screen.feed(np.asarray(output.rr_s, dtype=np.float64))
             at = output.received_at
+        return out + self._alerts(events, s, output.device, at)
+
+    def _alerts(self, events: list[RhythmEvent], s: _Stream, device: DeviceIdentity, at: datetime) -> list[Alert]:
         out = []
         for e in events:
             if e.kind not in RULES or (e.kind is RhythmKind.AF and not e.ongoing):
                 continue  # AF is alerted when it starts; its end is logged
-            who = self._resident(output.device, at)
+            who = self._resident(device, at)
             if who is not None:
-                out.append(self.engine.record(self._alert(who, e, s.started, output.device)))
+                out.append(self.engine.record(self._alert(who, e, s.started, device)))
         for e in events:
             if e.kind is RhythmKind.AF and not e.ongoing:
-                log.info("AF episode from %s ended after %.0f s", output.device.address, e.end_s - e.start_s)
+                log.info("AF episode from %s ended after %.0f s", device.address, e.end_s - e.start_s)
         return out
 
     def _alert(self, resident: str, e: RhythmEvent, started: datetime, device: DeviceIdentity) -> Alert:

@@ -179,7 +179,14 @@ class EcgStream:
         return self.start + len(self.buffer)
 
     def feed(self, chunk: npt.ArrayLike) -> list[RhythmEvent]:
+        """Screen the next samples (mV). ``NaN`` marks samples lost on the way (a dropped
+        notification): they are bridged by a straight line between their neighbours (no beat
+        is found there) and the stretch is unusable for the rhythm, so an RR interval across it
+        is neither a pause nor part of an AF episode."""
         x = np.asarray(chunk, dtype=np.float64).ravel()
+        lost = ~np.isfinite(x)
+        if lost.any():
+            x = self._bridge(x, lost)
         self.buffer = np.concatenate([self.buffer, x])
         self.pending += len(x)
         if len(self.buffer) > self.capacity:
@@ -190,6 +197,17 @@ class EcgStream:
             return []
         self.pending = 0
         return self._detect(final=False)
+
+    def _bridge(self, x: npt.NDArray[np.float64], lost: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+        i = np.arange(len(x))
+        known = np.flatnonzero(~lost)
+        before = self.buffer[-1] if len(self.buffer) else (x[known[0]] if len(known) else 0.0)
+        xs = np.concatenate([[-1], known])
+        ys = np.concatenate([[before], x[known]])
+        out = np.where(lost, np.interp(i, xs, ys), x)  # after the last known sample: held
+        for a, b in _runs(lost):
+            self.tracker.note_gap((self.samples_seen + int(a) - 1) / self.fs, (self.samples_seen + int(b)) / self.fs)
+        return np.asarray(out, dtype=np.float64)
 
     def flush(self) -> list[RhythmEvent]:
         """Process what is buffered up to its end (the stream stopped)."""
