@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import struct
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -164,11 +165,17 @@ async def test_polar_pmd_ecg_stream_plays_the_record(shared_data: Path) -> None:
         await client.write_gatt_char(pl.PMD_CONTROL.lower(), bytes([2, 0, 0, 1, 0x82, 0, 1, 1, 14, 0]), response=True)
         assert (await ctl.get())[:4] == bytes([0xF0, 2, 0, 0])
         samples: list[int] = []
+        stamps: list[int] = []
         for _ in range(3):
             f = await frames.get()
             assert f[0] == 0
             assert f[9] == 0
+            stamps.append(int.from_bytes(f[1:9], "little"))
             body = f[10:]
             assert len(body) == 3 * SAMPLES_PER_FRAME
             samples += [int.from_bytes(body[i : i + 3], "little", signed=True) for i in range(0, len(body), 3)]
         assert samples == ecg[: 3 * SAMPLES_PER_FRAME].tolist()
+        # stamped on the device's sample clock, as an H10 does: frames sent 20x faster than real
+        # time are still one frame's duration apart, so the gateway sees no gap and no overlap
+        step = SAMPLES_PER_FRAME / ECG_FS_HZ * 1e9
+        assert all(abs((b - a) - step) <= 1 for a, b in itertools.pairwise(stamps))

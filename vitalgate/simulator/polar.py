@@ -79,6 +79,10 @@ class PolarEcgStrap(HeartRateStrap):
         self.speed = speed
         self.loop = loop
         self.frames_sent = 0
+        # The device's sample clock: a frame's timestamp is its last sample's time on it (as a
+        # real H10 stamps frames), so frames sent faster than real time (``speed``) or late
+        # keep their place in the signal.
+        self.clock0_ns = time.time_ns()
         self.drop_after_frames: int | None = None
         self.streaming = asyncio.Event()
         self._stream: asyncio.Task[None] | None = None
@@ -140,7 +144,8 @@ class PolarEcgStrap(HeartRateStrap):
                     await self.drop_link()
                     return
                 chunk = self.ecg_uv[pos : pos + SAMPLES_PER_FRAME]
-                stamp = time.time_ns()
+                last_sample = (self.frames_sent + 1) * SAMPLES_PER_FRAME - 1
+                stamp = self.clock0_ns + round(last_sample / ECG_FS_HZ * 1e9)
                 await self.notify(pl.PMD_DATA, pl.pmd_ecg_frame(stamp, chunk.tolist()))
                 self.frames_sent += 1
                 pos += SAMPLES_PER_FRAME
