@@ -397,7 +397,7 @@ def _short_ecg(p_waves: bool, seed: int, fs: float = 300.0, dur: float = 30.0) -
 def test_short_record_af_needs_irregular_rr_without_p_waves(seed: int) -> None:
     """Short recordings, one decision: irregular RR with no P wave is AF; the same RR with a P
     wave before every QRS (sinus arrhythmia, wandering pacemaker) is not — unless the P-wave
-    check is switched off (``short_p_wave``) or the irregularity makes it unnecessary
+    check is switched off (``short_p_agreement``) or the irregularity makes it unnecessary
     (``short_af_no_p_check``); and a record irregularity under ``short_af_irregularity`` is
     not AF either."""
     from vitalgate.signal import RhythmConfig
@@ -406,7 +406,7 @@ def test_short_record_af_needs_irregular_rr_without_p_waves(seed: int) -> None:
     with_p, without_p = _short_ecg(True, seed), _short_ecg(False, seed)
     assert screen_ecg(without_p, fs).verdict == "af"
     assert screen_ecg(with_p, fs).verdict == "no_af"
-    assert screen_ecg(with_p, fs, RhythmConfig(short_p_wave=1.01)).verdict == "af"
+    assert screen_ecg(with_p, fs, RhythmConfig(short_p_agreement=1.01)).verdict == "af"
     assert screen_ecg(with_p, fs, RhythmConfig(short_af_no_p_check=0.5)).verdict == "af"
     assert screen_ecg(without_p, fs, RhythmConfig(short_af_irregularity=0.8)).verdict == "no_af"
 

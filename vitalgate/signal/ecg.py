@@ -402,9 +402,10 @@ def p_wave_windows(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int6
 
 def episode_p_wave(rr_before_s: npt.NDArray[np.float64], ectopic: npt.NDArray[np.bool_],
                    windows: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float64]]) -> Callable[[int, int], float]:
-    """``p_wave(i, j)`` for :func:`~vitalgate.signal.rhythm.screen_beats`: the P-wave share
-    (the energy of the mean window over the windows' mean energy) of beats ``i`` to ``j - 1``, from ``windows(beat indices)``
-    (:func:`p_wave_windows` rows), only for the episodes that need it."""
+    """``p_wave(i, j)`` for :func:`~vitalgate.signal.rhythm.screen_beats`: the P-wave share of
+    beats ``i`` to ``j - 1`` (the energy of their mean window over the windows' mean energy),
+    from ``windows(beat indices)`` (:func:`p_wave_windows` rows), only for the episodes that
+    need it."""
     def p_wave(i: int, j: int) -> float:
         idx = np.arange(i, j)
         idx = idx[_p_beats(rr_before_s[i:j], ectopic[i:j])]
@@ -493,7 +494,7 @@ def _short_record_af(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.in
     none = np.zeros((0, 2), dtype=np.int64)
     if not (share >= cfg.short_af_share and irregularity > cfg.short_af_irregularity and bigeminy >= cfg.af_bigeminy):
         return none
-    if not irregularity > cfg.short_af_no_p_check and p_wave_agreement(x, fs, r, ectopic) >= cfg.short_p_wave:
+    if not irregularity > cfg.short_af_no_p_check and p_wave_agreement(x, fs, r, ectopic) >= cfg.short_p_agreement:
         return none  # (nan, too few beats to tell: no P wave found)
     idx = np.flatnonzero(ok)
     return np.array([[r[idx[0]], r[idx[-1] + 1]]], dtype=np.int64)

@@ -79,8 +79,10 @@ class RhythmConfig:
     short_af_irregularity: float = 0.5  # and the record's mean Petrenas irregularity above this (F1
     # plateau 0.3-0.5 with share 0.55: even F1 0.787-0.794, the lower values call one more noisy record AF)
     # ECG only: no P wave: the median correlation of the windows before the QRS with their median
-    # under this (sinus P waves repeat: normal median 0.85, AF 0.4; plateau 0.7-0.75 with share 0.5-0.55)
-    short_p_wave: float = 0.75
+    # under this (sinus P waves repeat: normal median 0.85, AF 0.4; plateau 0.7-0.75 with share 0.5-0.55).
+    # A new name: short_p_wave was an energy share with another scale (0.4), so a configuration
+    # that still sets it is refused rather than read on the wrong scale.
+    short_p_agreement: float = 0.75
     short_af_no_p_check: float = 1.0  # mean irregularity above this: AF whatever the P wave (fast
     # irregular AF puts the previous T wave in the P window; plateau 0.9-1.1)
     merge_gap_s: float = 10.0  # AF episodes closer than this are one episode
