@@ -32,6 +32,10 @@ class ScriptedStream:
     def __init__(self, events: list[RhythmEvent]) -> None:
         self.events = events
         self.fed: list[npt.NDArray[np.float64]] = []
+        self.now_s = 0.0  # (as RrStream: the time its intervals add up to, and lost time)
+
+    def skip(self, seconds: float) -> None:
+        self.now_s += seconds
 
     def feed(self, chunk: npt.NDArray[np.float64]) -> list[RhythmEvent]:
         self.fed.append(chunk)
@@ -143,3 +147,28 @@ def test_lost_and_repeated_frames_keep_the_device_clock(tmp_path: Path, shared_d
     assert s2 is not s
     assert s2.started == later.first_sample_at
     assert s2.screen.samples_seen == 73
+
+
+def test_a_strap_silent_for_minutes_keeps_the_wall_clock(tmp_path: Path) -> None:
+    """A strap's RR intervals, one notification a second: 5 min of sinus rhythm, 10 min of
+    silence (a lost link), then AF. The stream's clock is moved on by the silence, so the AF
+    alert is placed after it, not 10 min early; the interval across the silence is no pause."""
+    from vitalgate.readings import BeatIntervals
+
+    engine = AlertEngine("hut7", "gw-a", tmp_path / "alerts.sqlite", now=lambda: T0 + timedelta(minutes=30))
+    m = EcgMonitor(engine, StaticAttributor({STRAP.address: "r-005"}))
+    rng = np.random.default_rng(4)
+    rr = np.concatenate([0.8 + 0.01 * rng.standard_normal(375), rng.uniform(0.45, 1.1, 900)])
+    t = np.cumsum(rr)
+    silence = 600.0  # the link is down from 300 s (strap time) for 10 min of wall time
+    alerts = []
+    for second in range(int(t[-1])):
+        beats = rr[(t >= second) & (t < second + 1)]
+        at = T0 + timedelta(seconds=second + 1 + (silence if second >= 300 else 0.0))
+        if len(beats):
+            alerts += m.feed(BeatIntervals(STRAP, tuple(beats), at))
+    stream = m.streams[(STRAP.address, "rr")]
+    assert abs((at - stream.started).total_seconds() - stream.screen.now_s) < 2.0
+    assert not [a for a in alerts if a.rule == "ecg_pause"]
+    (af,) = [a for a in alerts if a.rule == "ecg_af"]
+    assert af.triggered_at >= T0 + timedelta(seconds=300 + silence)

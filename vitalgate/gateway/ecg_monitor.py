@@ -48,6 +48,11 @@ MAX_STRIP_SAMPLES = 60_000
 GAP_TOLERANCE_S = 0.1
 #: Longer losses (a dropped link), or a clock that jumps back this far, start a new stream.
 MAX_BRIDGE_S = 30.0
+#: RR intervals arriving this much later than the strap's intervals add up to (gateway clock)
+#: follow lost notifications or a lost link: the stream's clock is moved on, so later events
+#: keep their wall time. Notifications come about once a second and a strap's clock drifts
+#: from the gateway's by well under a second a day, so 3 s is a loss, not jitter.
+RR_GAP_S = 3.0
 
 
 @dataclass
@@ -111,6 +116,10 @@ class EcgMonitor:
             s = self.streams.get(key)
             if s is None:
                 s = self.streams[key] = _Stream(RrStream(self.config), output.received_at - timedelta(seconds=sum(output.rr_s)))
+            else:
+                lag = (output.received_at - s.started).total_seconds() - (s.screen.now_s + sum(output.rr_s))
+                if lag > RR_GAP_S:
+                    s.screen.skip(lag)
             events = s.screen.feed(np.asarray(output.rr_s, dtype=np.float64))
             at = output.received_at
         return out + self._alerts(events, s, output.device, at)

@@ -139,6 +139,14 @@ class RrStream:
             self.now_s = float(times[-1])
         return self.tracker.add(times)
 
+    def skip(self, seconds: float) -> None:
+        """``seconds`` passed without intervals (notifications or a link lost): the next beats
+        are placed that much later, and the interval across the loss (from the last beat before
+        it to the first after) is neither screened for AF nor a pause."""
+        if seconds > 0:
+            self.tracker.note_gap(self.now_s, self.now_s + seconds)
+            self.now_s += seconds
+
 
 class EcgStream:
     """Screen an ECG stream (mV) fed in chunks of any size.
