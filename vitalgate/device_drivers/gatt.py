@@ -35,25 +35,24 @@ _FLOAT_SPECIAL = {
 
 def sfloat(raw: int) -> float:
     """IEEE 11073 16-bit SFLOAT: 4-bit signed exponent, 12-bit signed mantissa (base 10)."""
-    mantissa, exponent = raw & 0x0FFF, raw >> 12
-    if exponent == 0 and mantissa in _SFLOAT_SPECIAL:
-        return _SFLOAT_SPECIAL[mantissa]
-    if mantissa >= 0x0800:
-        mantissa -= 0x1000
-    if exponent >= 0x8:
-        exponent -= 0x10
-    return _scale(mantissa, exponent)
+    return _ieee11073(raw, 12, 4, _SFLOAT_SPECIAL)
 
 
 def float32(raw: int) -> float:
     """IEEE 11073 32-bit FLOAT: 8-bit signed exponent, 24-bit signed mantissa (base 10)."""
-    mantissa, exponent = raw & 0xFFFFFF, raw >> 24
-    if exponent == 0 and mantissa in _FLOAT_SPECIAL:
-        return _FLOAT_SPECIAL[mantissa]
-    if mantissa >= 0x800000:
-        mantissa -= 0x1000000
-    if exponent >= 0x80:
-        exponent -= 0x100
+    return _ieee11073(raw, 24, 8, _FLOAT_SPECIAL)
+
+
+def _ieee11073(raw: int, mantissa_bits: int, exponent_bits: int, special: dict[int, float]) -> float:
+    """Exponent above the mantissa, both two's complement; the reserved mantissas at exponent 0
+    are NaN, NRes and the infinities (``special``)."""
+    mantissa, exponent = raw & ((1 << mantissa_bits) - 1), raw >> mantissa_bits
+    if exponent == 0 and mantissa in special:
+        return special[mantissa]
+    if mantissa >= 1 << (mantissa_bits - 1):
+        mantissa -= 1 << mantissa_bits
+    if exponent >= 1 << (exponent_bits - 1):
+        exponent -= 1 << exponent_bits
     return _scale(mantissa, exponent)
 
 
