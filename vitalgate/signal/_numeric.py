@@ -46,7 +46,9 @@ def bandpass(x: Float, fs: float, lo: float, hi: float, order: int = 2) -> Float
     # for ECG); the gain is float32, so the filtered spectrum is complex64.
     spec = np.fft.rfft(xp, m)
     gain = _gain(m, fs, lo, min(hi, 0.45 * fs), order)
-    out = np.fft.irfft((spec * gain).astype(np.complex64), m)[pad : pad + n]
+    # The product in complex128, stored straight as complex64 (no complex128 temporary).
+    filtered = np.multiply(spec, gain, out=np.empty(len(spec), dtype=np.complex64), casting="same_kind")
+    out = np.fft.irfft(filtered, m)[pad : pad + n]
     return np.asarray(out, dtype=np.float64)
 
 
@@ -106,8 +108,12 @@ def running_median(x: Float, w: int, block: int = 16384) -> Float:
     # several times cheaper than np.median's partition. NaN: np.median's NaN, as before.
     has_nan = bool(np.isnan(xp).any())
     for i in range(0, len(at), block):  # bounded memory on day-long series
-        rows = win[at[i : i + block]]
-        med[i : i + block] = np.median(rows, axis=1) if has_nan else np.sort(rows, axis=1)[:, h]
+        rows = win[at[i : i + block]]  # (a copy: sorted in place)
+        if has_nan:
+            med[i : i + block] = np.median(rows, axis=1)
+        else:
+            rows.sort(axis=1)
+            med[i : i + block] = rows[:, h]
     return med if step == 1 else np.interp(np.arange(len(x)), at, med)
 
 
@@ -190,15 +196,17 @@ def peaks(e: Float, distance: int, pos: npt.NDArray[np.int64] | None = None) -> 
 
 
 def _range_max(table: list[Float], a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> Float:
-    """Maximum of ``table[0][a:b]`` per pair (``-inf`` where empty), from a sparse table."""
+    """Maximum of ``table[0][a:b]`` per pair (``-inf`` where empty), from a sparse table: level
+    ``j = floor(log2(b - a))`` covers the range with two overlapping spans of ``2**j`` (one
+    gather from the stacked levels)."""
     length = b - a
-    out = np.full(len(a), -np.inf)
-    for j in range(len(table)):
-        sel = (length >= (1 << j)) & (length < (2 << j)) if j < len(table) - 1 else length >= (1 << j)
-        if sel.any():
-            aj, bj = a[sel], b[sel]
-            out[sel] = np.maximum(table[j][aj], table[j][bj - (1 << j)])
-    return out
+    n = len(table[0])
+    j = np.frexp(np.maximum(length, 1))[1] - 1  # floor(log2), exact for integers
+    span = np.left_shift(1, j)
+    levels = np.stack(table)
+    lo = levels[j, np.minimum(a, n - 1)]
+    hi = levels[j, np.clip(b - span, 0, n - 1)]
+    return np.where(length > 0, np.maximum(lo, hi), -np.inf)
 
 
 def exp_smooth(x: Float, alpha: float) -> Float:

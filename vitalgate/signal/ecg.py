@@ -22,7 +22,7 @@ from vitalgate.signal.qrs import (
     decimate,
     decimation,
     join_ranges,
-    moving_average,
+    moving_average_at,
     seam_duplicates,
 )
 from vitalgate.signal.quality import QualityConfig
@@ -163,11 +163,13 @@ def _beat_shapes(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64]
     k = decimation(fs)
     xd = decimate(x, k) if xd is None else xd
     fsd = fs / k
-    y = xd - moving_average(xd, round(0.2 * fsd))
+    # The ECG minus its 200 ms moving average (the baseline), only in the beats' windows.
     h = max(2, round(0.08 * fsd))
-    rd = np.clip(r // k, h, len(y) - h - 1)
-    w = y[rd[:, None] + np.arange(-h, h + 1)[None, :]]
-    w = w - w.mean(axis=1, keepdims=True)
+    rd = np.clip(r // k, h, len(xd) - h - 1)
+    idx = rd[:, None] + np.arange(-h, h + 1)[None, :]
+    w = xd[idx]
+    w -= moving_average_at(xd, round(0.2 * fsd), idx)
+    w -= w.mean(axis=1, keepdims=True)
     # The template is the median shape of the beats that did not come early: in bigeminy half
     # the beats are premature ventricular ones, and they must not shape the template.
     rr_before = np.diff(r, prepend=r[0] - np.median(np.diff(r))).astype(np.float64)
@@ -373,8 +375,8 @@ def _p_windows(y: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], 
     """Per beat, ``y`` from 300 to 80 ms before its R, mean removed (and the linear trend, the
     baseline wander, when ``detrend``); ``nan`` rows where the window starts before ``y``."""
     a, b = round(P_WINDOW_S[0] * fs), round(P_WINDOW_S[1] * fs)
-    idx = r[:, None] + np.arange(-a, -b)[None, :]
-    w = y[np.clip(idx, 0, len(y) - 1)]
+    # Rows of y[r - a : r - b] gathered as whole windows (those starting before y: nan below).
+    w = np.lib.stride_tricks.sliding_window_view(y, a - b)[np.maximum(r - a, 0)]
     w -= w.mean(axis=1, keepdims=True)
     if detrend and w.shape[1] > 1:
         ramp = np.linspace(-1.0, 1.0, w.shape[1])
@@ -386,7 +388,9 @@ def _p_windows(y: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], 
 def _locked_share(w: npt.NDArray[np.float64]) -> float:
     """The energy of the mean window over the mean energy of the windows (finite rows; ``nan``
     with fewer than 4): near 1 for a wave locked to the QRS, near 1 / rows for one that is not."""
-    w = w[np.isfinite(w).all(axis=1)]
+    finite = np.isfinite(w).all(axis=1)
+    if not finite.all():
+        w = w[finite]
     if len(w) < 4:
         return float("nan")
     t = w.mean(axis=0)

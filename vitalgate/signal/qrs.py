@@ -143,6 +143,20 @@ def moving_average(v: npt.NDArray[np.float64], w: int) -> npt.NDArray[np.float64
     return out
 
 
+def moving_average_at(v: npt.NDArray[np.float64], w: int, idx: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """``moving_average(v, w)[idx]``, the same values, computed only at ``idx`` (a cumulative
+    sum and two gathers, instead of whole-array passes when few samples are needed)."""
+    n = len(v)
+    if w <= 8 or n < w:
+        return moving_average(v, w)[idx]
+    c = np.empty(n + 1)
+    c[0] = 0.0
+    np.cumsum(v, out=c[1:])
+    lo = np.clip(idx - w // 2, 0, n)  # the window [i - w // 2, i - w // 2 + w), cut at the edges
+    hi = np.clip(idx - w // 2 + w, 0, n)
+    return np.asarray((c[hi] - c[lo]) / (hi - lo), dtype=np.float64)
+
+
 def _running_quantile(values: npt.NDArray[np.float64], width: int, q: float) -> npt.NDArray[np.float64]:
     """Quantile of ``values`` over a centred window of ``width`` items (edges: the nearest full window)."""
     n = len(values)
@@ -318,7 +332,9 @@ def vf_features(xd: npt.NDArray[np.float64], fsd: float, starts: npt.NDArray[np.
     w = round(VF_WINDOW_S * fsd)
     m = max(2, round(0.5 * fsd))  # baseline out (about 1 Hz high-pass), window by window
     pad = m // 2
-    g = xd[np.clip(starts[:, None] - pad + np.arange(w + m)[None, :], 0, len(xd) - 1)]
+    # Rows of the edge-extended signal (as indices clipped to it), gathered as whole windows.
+    xp = np.pad(xd, (pad, w + m), mode="edge")
+    g = np.lib.stride_tricks.sliding_window_view(xp, w + m)[starts]
     c = np.empty((len(starts), w + m + 1))
     c[:, 0] = 0.0
     np.cumsum(g, axis=1, out=c[:, 1:])
@@ -612,8 +628,8 @@ def _locate_r(f: npt.NDArray[np.float64], beats: npt.NDArray[np.int64], fs: floa
     """Move each detection to the largest |band-passed ECG| within [-120, +40] ms of it."""
     if len(beats) == 0:
         return beats.astype(np.int64)
-    r = np.unique(_r_of(f, beats, fs))
-    if len(r) > 1:  # two detections landing on one QRS
+    r = np.sort(_r_of(f, beats, fs))
+    if len(r) > 1:  # two detections landing on one QRS (or on one sample: a difference of 0)
         r = r[np.concatenate([[True], np.diff(r) > round(0.2 * fs)])]
     return np.asarray(r, dtype=np.int64)
 
