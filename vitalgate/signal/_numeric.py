@@ -79,11 +79,19 @@ def _odd(w: int) -> int:
     return max(1, w | 1)
 
 
+def pad_edge(x: Float, before: int, after: int) -> Float:
+    """``np.pad(x, (before, after), mode="edge")`` (float64), without np.pad's overhead."""
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) == 0:
+        return np.pad(x, (before, after), mode="edge")  # (np.pad's error for an empty array)
+    return np.concatenate([np.full(before, x[0]), x, np.full(after, x[-1])])
+
+
 def running_mean(x: Float, w: int) -> Float:
     """Centred mean over ``w`` (odd) items, edges extended with the nearest value."""
     w = _odd(w)
     h = w // 2
-    xp = np.pad(np.asarray(x, dtype=np.float64), (h + 1, h), mode="edge")
+    xp = pad_edge(x, h + 1, h)
     c = np.cumsum(xp)
     return np.asarray((c[w:] - c[:-w]) / w, dtype=np.float64)
 
@@ -96,13 +104,26 @@ def running_median(x: Float, w: int, block: int = 16384) -> Float:
     drops by that factor.
     """
     w = _odd(w)
-    h = w // 2
-    xp = np.pad(np.asarray(x, dtype=np.float64), (h, h), mode="edge")
-    win = np.lib.stride_tricks.sliding_window_view(xp, w)
     step = w // 16 if w >= 64 else 1
     at = np.arange(0, len(x), step)
     if step > 1 and at[-1] != len(x) - 1:
         at = np.concatenate([at, [len(x) - 1]])
+    med = _window_medians(x, w, at, block)
+    return med if step == 1 else np.interp(np.arange(len(x)), at, med)
+
+
+def window_medians(x: Float, w: int, at: npt.NDArray[np.int64]) -> Float:
+    """``running_median(x, w)[at]`` for ``w < 64`` (the same values), only those windows."""
+    if _odd(w) >= 64:
+        raise ValueError("window_medians: w >= 64 is interpolated in running_median")
+    return _window_medians(x, _odd(w), at)
+
+
+def _window_medians(x: Float, w: int, at: npt.NDArray[np.int64], block: int = 16384) -> Float:
+    """The median of the ``w`` (odd) items centred on each of ``at``, edges extended."""
+    h = w // 2
+    xp = pad_edge(x, h, h)
+    win = np.lib.stride_tricks.sliding_window_view(xp, w)
     med = np.empty(len(at))
     # The middle of each sorted window (w is odd): np.median's value, and sorting short rows is
     # several times cheaper than np.median's partition. NaN: np.median's NaN, as before.
@@ -114,7 +135,7 @@ def running_median(x: Float, w: int, block: int = 16384) -> Float:
         else:
             rows.sort(axis=1)
             med[i : i + block] = rows[:, h]
-    return med if step == 1 else np.interp(np.arange(len(x)), at, med)
+    return med
 
 
 def running_max(x: Float, half: int) -> Float:

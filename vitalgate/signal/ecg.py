@@ -22,7 +22,7 @@ from vitalgate.signal.qrs import (
     decimate,
     decimation,
     join_ranges,
-    moving_average_at,
+    moving_average,
     seam_duplicates,
 )
 from vitalgate.signal.quality import QualityConfig
@@ -163,12 +163,11 @@ def _beat_shapes(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64]
     k = decimation(fs)
     xd = decimate(x, k) if xd is None else xd
     fsd = fs / k
-    # The ECG minus its 200 ms moving average (the baseline), only in the beats' windows.
+    y = moving_average(xd, round(0.2 * fsd))
+    y = np.subtract(xd, y, out=y)  # the ECG minus its 200 ms moving average (the baseline)
     h = max(2, round(0.08 * fsd))
-    rd = np.clip(r // k, h, len(xd) - h - 1)
-    idx = rd[:, None] + np.arange(-h, h + 1)[None, :]
-    w = xd[idx]
-    w -= moving_average_at(xd, round(0.2 * fsd), idx)
+    rd = np.clip(r // k, h, len(y) - h - 1)
+    w = np.lib.stride_tricks.sliding_window_view(y, 2 * h + 1)[rd - h]  # (a copy, row by row)
     w -= w.mean(axis=1, keepdims=True)
     # The template is the median shape of the beats that did not come early: in bigeminy half
     # the beats are premature ventricular ones, and they must not shape the template.

@@ -143,20 +143,6 @@ def moving_average(v: npt.NDArray[np.float64], w: int) -> npt.NDArray[np.float64
     return out
 
 
-def moving_average_at(v: npt.NDArray[np.float64], w: int, idx: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    """``moving_average(v, w)[idx]``, the same values, computed only at ``idx`` (a cumulative
-    sum and two gathers, instead of whole-array passes when few samples are needed)."""
-    n = len(v)
-    if w <= 8 or n < w:
-        return moving_average(v, w)[idx]
-    c = np.empty(n + 1)
-    c[0] = 0.0
-    np.cumsum(v, out=c[1:])
-    lo = np.clip(idx - w // 2, 0, n)  # the window [i - w // 2, i - w // 2 + w), cut at the edges
-    hi = np.clip(idx - w // 2 + w, 0, n)
-    return np.asarray((c[hi] - c[lo]) / (hi - lo), dtype=np.float64)
-
-
 def _running_quantile(values: npt.NDArray[np.float64], width: int, q: float) -> npt.NDArray[np.float64]:
     """Quantile of ``values`` over a centred window of ``width`` items (edges: the nearest full window)."""
     n = len(values)
@@ -333,7 +319,7 @@ def vf_features(xd: npt.NDArray[np.float64], fsd: float, starts: npt.NDArray[np.
     m = max(2, round(0.5 * fsd))  # baseline out (about 1 Hz high-pass), window by window
     pad = m // 2
     # Rows of the edge-extended signal (as indices clipped to it), gathered as whole windows.
-    xp = np.pad(xd, (pad, w + m), mode="edge")
+    xp = _numeric.pad_edge(xd, pad, w + m)
     g = np.lib.stride_tricks.sliding_window_view(xp, w + m)[starts]
     c = np.empty((len(starts), w + m + 1))
     c[:, 0] = 0.0
@@ -540,7 +526,7 @@ def _drop_t_waves(beats: npt.NDArray[np.int64], e: npt.NDArray[np.float64], xd: 
     slope = np.abs(xd[i] - xd[np.maximum(i - 1, 0)]).max(axis=1)
     flat = slope[len(pair):] < 0.5 * slope[: len(pair)]
     weak = e[beats[pair + 1]] < 0.5 * e[beats[pair]]
-    rr_pad = np.pad(rr.astype(np.float64), 4, mode="edge")
+    rr_pad = _numeric.pad_edge(rr.astype(np.float64), 4, 4)
     local = np.sort(rr_pad[pair[:, None] + np.arange(9)[None, :]], axis=1)[:, 4]  # np.median of 9
     early = rr[pair] < 0.6 * local
     drop = np.zeros(len(beats), dtype=bool)
@@ -648,7 +634,7 @@ def _drop_noise(beats: npt.NDArray[np.int64], f: npt.NDArray[np.float64], fs: fl
         return beats
     rr = np.diff(beats).astype(np.float64)
     rel = rr / np.maximum(_numeric.running_median(rr, 9), 1.0)
-    rp = np.pad(rel, 3, mode="edge")  # beat i: its intervals rp[i + 2], rp[i + 3]
+    rp = _numeric.pad_edge(rel, 3, 3)  # beat i: its intervals rp[i + 2], rp[i + 3]
     prev, nxt = rp[2 : n + 2], rp[3 : n + 3]
     cand = ((prev < cfg.noise_early) | (nxt < cfg.noise_early)) & (np.abs(prev + nxt - 1.0) < cfg.noise_split)
     cand[[0, -1]] = False
@@ -670,6 +656,6 @@ def _drop_noise(beats: npt.NDArray[np.int64], f: npt.NDArray[np.float64], fs: fl
     use = inside & ~near
     v = f[idx]
     rms = np.sqrt(np.where(use, v * v, 0.0).sum(axis=1) / np.maximum(use.sum(axis=1), 1))
-    amp = _numeric.running_median(np.abs(f[beats]), 9)[i]
+    amp = _numeric.window_medians(np.abs(f[beats]), 9, i)  # running_median(..., 9)[i]
     drop = i[rms > cfg.noise_level * amp]
     return np.asarray(np.delete(beats, drop), dtype=np.int64)

@@ -141,10 +141,15 @@ def _runs(mask: Bool) -> npt.NDArray[np.int64]:
 
 
 def _trailing_sum(v: Float, w: int) -> Float:
-    """Sum over the last ``w`` items (fewer at the start)."""
-    c = np.concatenate([[0.0], np.cumsum(v)])
-    i = np.arange(1, len(v) + 1)
-    return np.asarray(c[i] - c[np.maximum(i - w, 0)], dtype=np.float64)
+    """Sum over the last ``w`` (>= 1) items (fewer at the start)."""
+    c = np.empty(len(v) + 1)
+    c[0] = 0.0
+    np.cumsum(v, out=c[1:])
+    out = np.empty(len(v))
+    w = min(w, len(v))
+    np.subtract(c[1 : w + 1], c[0], out=out[:w])  # the first w: c[i + 1] - c[0]
+    np.subtract(c[w + 1 :], c[1 : len(v) - w + 1], out=out[w:])
+    return out
 
 
 def _petrenas_terms(rr: Float, cfg: RhythmConfig) -> tuple[Float, Float, Float]:
@@ -159,13 +164,14 @@ def _petrenas_terms(rr: Float, cfg: RhythmConfig) -> tuple[Float, Float, Float]:
     big_n = max(2, cfg.af_window_beats)
     m = np.zeros(n)
     pairs = np.zeros(n)
+    i = np.arange(n)
     for lag in range(1, big_n):  # pairs (i - lag, i) inside each window of N: N - lag of them
         differ = np.zeros(n)
         differ[lag:] = np.abs(rm[lag:] - rm[:-lag]) >= cfg.af_rr_diff_s
-        exists = np.zeros(n)
-        exists[lag:] = 1.0
         m += _trailing_sum(differ, big_n - lag)
-        pairs += _trailing_sum(exists, big_n - lag)
+        # the pairs there are: those of the last N - lag items, from item lag on (whole numbers,
+        # as exact as their trailing sum)
+        pairs += np.clip(np.minimum(big_n - lag, i + 1 - lag), 0, None)
     m /= np.maximum(pairs, 1.0)
     bigeminy = (_trailing_sum(rm, big_n) / _trailing_sum(rr, big_n) - 1.0) ** 2
     return rm, m, bigeminy
@@ -294,8 +300,8 @@ def screen_beats(beat_times_s: npt.ArrayLike, cfg: RhythmConfig = DEFAULT,
 
 
 def _confidence(af: Bool, t0: Float, a: float, b: float) -> float:
-    inside = (t0 >= a) & (t0 < b)
-    return float(np.clip(af[inside].mean() if inside.any() else 0.0, 0.0, 1.0))
+    inside = slice(*np.searchsorted(t0, [a, b], side="left"))  # t0 >= a and t0 < b (t0 increasing)
+    return float(np.clip(af[inside].mean() if len(af[inside]) else 0.0, 0.0, 1.0))
 
 
 def screen_rr(beat_times_s: npt.ArrayLike, config: RhythmConfig | None = None) -> RrScreening:
