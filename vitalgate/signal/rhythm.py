@@ -162,17 +162,18 @@ def _petrenas_terms(rr: Float, cfg: RhythmConfig) -> tuple[Float, Float, Float]:
     a, b, c = padded[:-2], padded[1:-1], padded[2:]
     rm = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
     big_n = max(2, cfg.af_window_beats)
-    m = np.zeros(n)
-    pairs = np.zeros(n)
-    i = np.arange(n)
+    # Counts (whole numbers, so in integers: the same values as sums of 0.0 and 1.0).
+    differing = np.zeros(n, dtype=np.int32)
     for lag in range(1, big_n):  # pairs (i - lag, i) inside each window of N: N - lag of them
-        differ = np.zeros(n)
+        differ = np.zeros(n, dtype=bool)
         differ[lag:] = np.abs(rm[lag:] - rm[:-lag]) >= cfg.af_rr_diff_s
-        m += _trailing_sum(differ, big_n - lag)
-        # the pairs there are: those of the last N - lag items, from item lag on (whole numbers,
-        # as exact as their trailing sum)
-        pairs += np.clip(np.minimum(big_n - lag, i + 1 - lag), 0, None)
-    m /= np.maximum(pairs, 1.0)
+        for shift in range(min(big_n - lag, n)):  # summed over the last N - lag items
+            differing[shift:] += differ[: n - shift]
+    # The pairs there are: N (N - 1) / 2 in a full window, i (i + 1) / 2 among the first i + 1.
+    pairs = np.full(n, big_n * (big_n - 1) / 2)
+    head = np.arange(min(n, big_n - 1))
+    pairs[: len(head)] = head * (head + 1) / 2
+    m = differing / np.maximum(pairs, 1.0)
     bigeminy = (_trailing_sum(rm, big_n) / _trailing_sum(rr, big_n) - 1.0) ** 2
     return rm, m, bigeminy
 
