@@ -330,12 +330,14 @@ def vf_features(xd: npt.NDArray[np.float64], fsd: float, starts: npt.NDArray[np.
     del g, c
     a = np.abs(y)
     kth = int(0.99 * (w - 1))  # the 99th percentile: a spike does not set the scale
-    top = np.sort(a, axis=1)[:, kth]  # (sorting short rows: cheaper than np.partition)
+    a.sort(axis=1)  # (sorting short rows: cheaper than np.partition; in place, as the count
+    top = a[:, kth]  # below does not depend on the order)
     base = np.count_nonzero(a < 0.2 * top[:, None], axis=1) / w
     leak = np.ones(len(starts))
     sel = np.flatnonzero(base < baseline)
     if len(sel):
-        y, a = y[sel], a[sel]
+        y = y[sel]
+        a = np.abs(y)
         period = np.pi * a.sum(axis=1) / np.maximum(np.abs(np.diff(y, axis=1)).sum(axis=1), 1e-12)
         half = np.clip(np.round(period), 1, w - 1).astype(np.int64)
         j = np.arange(w)[None, :]
