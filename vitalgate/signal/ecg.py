@@ -22,7 +22,7 @@ from vitalgate.signal.qrs import (
     decimate,
     decimation,
     join_ranges,
-    moving_average,
+    moving_average_rows,
     seam_duplicates,
 )
 from vitalgate.signal.quality import QualityConfig
@@ -163,11 +163,10 @@ def _beat_shapes(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64]
     k = decimation(fs)
     xd = decimate(x, k) if xd is None else xd
     fsd = fs / k
-    y = moving_average(xd, round(0.2 * fsd))
-    y = np.subtract(xd, y, out=y)  # the ECG minus its 200 ms moving average (the baseline)
     h = max(2, round(0.08 * fsd))
-    rd = np.clip(r // k, h, len(y) - h - 1)
-    w = np.lib.stride_tricks.sliding_window_view(y, 2 * h + 1)[rd - h]  # (a copy, row by row)
+    rd = np.clip(r // k, h, len(xd) - h - 1)
+    w = np.lib.stride_tricks.sliding_window_view(xd, 2 * h + 1)[rd - h]  # (a copy, row by row)
+    w -= moving_average_rows(xd, round(0.2 * fsd), rd - h, 2 * h + 1)  # the baseline out
     w -= w.mean(axis=1, keepdims=True)
     # The template is the median shape of the beats that did not come early: in bigeminy half
     # the beats are premature ventricular ones, and they must not shape the template.
@@ -242,7 +241,10 @@ def _block_templates(w: npt.NDArray[np.float64], rr_before: npt.NDArray[np.float
     n_blocks = -(-n // block)
     out = np.empty((n_blocks, w.shape[1]))
     rr_med = np.empty(n_blocks)
-    wt = np.ascontiguousarray(w.T)
+    # The shapes, one row per sample of the QRS, with room either side (outside every
+    # neighbourhood: +inf below), so each block's neighbourhood is a slice of them.
+    wt = np.zeros((w.shape[1], n + 3 * block))
+    wt[:, block : block + n] = w.T
     for b0 in range(0, n_blocks, chunk):  # per chunk of blocks, not per sample
         b = np.arange(b0, min(n_blocks, b0 + chunk))
         j = (b * block - block // 2)[:, None] + np.arange(2 * block)[None, :]
@@ -255,7 +257,9 @@ def _block_templates(w: npt.NDArray[np.float64], rr_before: npt.NDArray[np.float
         on_time = inside & (rr >= premature * med[:, None])
         n_on = on_time.sum(axis=1)
         pool = np.where((n_on >= 4)[:, None], on_time, inside)
-        shapes = np.where(pool[None, :, :], wt[:, jc], np.inf)  # (shape sample, block, beat)
+        # (shape sample, block, beat): the rows of the neighbourhoods, the items outside the pool +inf
+        shapes = np.lib.stride_tricks.sliding_window_view(wt, 2 * block, axis=1)[:, b * block + block // 2]
+        np.copyto(shapes, np.inf, where=~pool[None, :, :])
         shapes.sort(axis=-1)
         out[b] = _sorted_median(shapes, np.broadcast_to(np.where(n_on >= 4, n_on, n_in), shapes.shape[:-1])).T
     return out, rr_med

@@ -143,6 +143,32 @@ def moving_average(v: npt.NDArray[np.float64], w: int) -> npt.NDArray[np.float64
     return out
 
 
+def moving_average_rows(v: npt.NDArray[np.float64], w: int, starts: npt.NDArray[np.int64],
+                        width: int) -> npt.NDArray[np.float64]:
+    """``moving_average(v, w)`` at ``starts[:, None] + np.arange(width)`` (inside ``v``), the
+    same values, computed only there: one cumulative sum, then rows of it."""
+    n = len(v)
+    if w <= 8 or n < w:
+        return np.asarray(moving_average(v, w)[starts[:, None] + np.arange(width)[None, :]], dtype=np.float64)
+    half = w // 2
+    c = np.empty(n + 1)
+    c[0] = 0.0
+    np.cumsum(v, out=c[1:])
+    lo = starts - half  # the first sample's window [lo, lo + w)
+    inner = (lo >= 0) & (lo + width - 1 + w <= n)  # every window of the row whole
+    rows = np.lib.stride_tricks.sliding_window_view(c, width)
+    whole = rows[lo[inner] + w] - rows[lo[inner]]
+    whole /= w
+    if len(whole) == len(starts):
+        return whole
+    out = np.empty((len(starts), width))
+    out[inner] = whole
+    i = starts[~inner, None] + np.arange(width)[None, :]  # windows cut by an edge
+    a, b = np.clip(i - half, 0, n), np.clip(i - half + w, 0, n)
+    out[~inner] = (c[b] - c[a]) / (b - a)
+    return out
+
+
 def _running_quantile(values: npt.NDArray[np.float64], width: int, q: float) -> npt.NDArray[np.float64]:
     """Quantile of ``values`` over a centred window of ``width`` items (edges: the nearest full window)."""
     n = len(values)
