@@ -391,13 +391,14 @@ def _p_windows(y: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], 
 def _locked_share(w: npt.NDArray[np.float64]) -> float:
     """The energy of the mean window over the mean energy of the windows (finite rows; ``nan``
     with fewer than 4): near 1 for a wave locked to the QRS, near 1 / rows for one that is not."""
-    finite = np.isfinite(w).all(axis=1)
-    if not finite.all():
-        w = w[finite]
+    energy = (w * w).sum(axis=1)
+    if not np.isfinite(energy).all():  # (a finite energy: a finite row; a row of huge items aside)
+        finite = np.isfinite(w).all(axis=1)
+        w, energy = w[finite], energy[finite]
     if len(w) < 4:
         return float("nan")
     t = w.mean(axis=0)
-    return float((t @ t) / max(float(np.mean((w * w).sum(axis=1))), 1e-12))
+    return float((t @ t) / max(float(np.mean(energy)), 1e-12))
 
 
 def p_wave_windows(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
