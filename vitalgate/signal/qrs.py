@@ -347,9 +347,12 @@ def vf_features(xd: npt.NDArray[np.float64], fsd: float, starts: npt.NDArray[np.
     w = round(VF_WINDOW_S * fsd)
     m = max(2, round(0.5 * fsd))  # baseline out (about 1 Hz high-pass), window by window
     pad = m // 2
-    # Rows of the edge-extended signal (as indices clipped to it), gathered as whole windows.
-    xp = _numeric.pad_edge(xd, pad, w + m)
-    g = np.lib.stride_tricks.sliding_window_view(xp, w + m)[starts]
+    # Whole windows gathered as rows (of the edge-extended signal, as indices clipped to it,
+    # when one reaches past an edge).
+    if len(starts) and starts.min() >= pad and starts.max() - pad + w + m <= len(xd):
+        g = np.lib.stride_tricks.sliding_window_view(xd, w + m)[starts - pad]
+    else:
+        g = np.lib.stride_tricks.sliding_window_view(_numeric.pad_edge(xd, pad, w + m), w + m)[starts]
     c = np.empty((len(starts), w + m + 1))
     c[:, 0] = 0.0
     np.cumsum(g, axis=1, out=c[:, 1:])
