@@ -418,9 +418,7 @@ def vf_windows(xd: npt.NDArray[np.float64], fsd: float, candidates: npt.NDArray[
     a, b = np.flatnonzero(d == 1), np.flatnonzero(d == -1)  # window runs [a, b)
     cs = np.concatenate([[0], np.cumsum(strong[1:])])
     good = cs[b] - cs[a] > 0
-    win = np.zeros(nwin + 1, dtype=np.int64)
-    np.add.at(win, a[good], 1)
-    np.add.at(win, b[good], -1)
+    win = np.bincount(a[good], minlength=nwin + 1) - np.bincount(b[good], minlength=nwin + 1)
     vfwin = np.cumsum(win)[:nwin] > 0
     # Windows covering each slot: starts s - per + 1 .. s.
     cover = np.convolve(vfwin.astype(np.int64), np.ones(per, dtype=np.int64))[:n] if n else vfwin
