@@ -102,23 +102,12 @@ def _segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray
     p2p = hi_f - lo_f
     lo, hi = np.minimum.reduceat(xd, starts), np.maximum.reduceat(xd, starts)
     tol = 1e-3 * np.maximum(hi - lo, 1e-9)
-    mean = np.add.reduceat(fd, starts) / n_in
-    d2 = np.empty(len(xd))
-    if seg % k == 0 and n_seg > 1:
-        # Segments of seg // k blocks (the last one as long or shorter): rows of them, the
-        # per-segment values broadcast over their rows.
-        nf = (n_seg - 1) * (seg // k)
-        rows, last = xd[:nf].reshape(n_seg - 1, -1), xd[nf:]
-        edges = np.append(np.count_nonzero((rows >= (hi - tol)[:-1, None]) | (rows <= (lo + tol)[:-1, None]), axis=1),
-                          np.count_nonzero((last >= hi[-1] - tol[-1]) | (last <= lo[-1] + tol[-1])))
-        np.subtract(fd[:nf].reshape(n_seg - 1, -1), mean[:-1, None], out=d2[:nf].reshape(n_seg - 1, -1))
-        np.subtract(fd[nf:], mean[-1], out=d2[nf:])
-    else:  # per-segment values spread over its blocks by np.repeat (cheaper than an index gather)
-        at_edge = xd >= np.repeat(hi - tol, counts)
-        at_edge |= xd <= np.repeat(lo + tol, counts)
-        edges = np.add.reduceat(at_edge, starts, dtype=np.int64)
-        np.subtract(fd, np.repeat(mean, counts), out=d2)
-    clipped = edges / n_in > q.clip_fraction  # (counts: as exact as the sum of 0.0s and 1.0s)
+    # Per-segment values spread over its blocks by np.repeat (cheaper than an index gather).
+    at_edge = xd >= np.repeat(hi - tol, counts)
+    at_edge |= xd <= np.repeat(lo + tol, counts)
+    buf = at_edge.astype(np.float64)
+    clipped = np.add.reduceat(buf, starts) / n_in > q.clip_fraction
+    d2 = np.subtract(fd, np.repeat(np.add.reduceat(fd, starts) / n_in, counts), out=buf)
     d2 *= d2
     var = np.add.reduceat(d2, starts) / n_in
     d2 *= d2
