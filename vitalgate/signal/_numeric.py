@@ -188,11 +188,15 @@ def peaks(e: Float, distance: int, pos: npt.NDArray[np.int64] | None = None) -> 
     v = e[pos]
     idx = np.arange(n)
     # The peaks within distance - 1 of each: [lo, hi), counted per neighbour offset (a few;
-    # the same bounds as searchsorted, which costs more per peak).
+    # the same bounds as searchsorted, which costs more per peak, and is used when there are many).
     lo, hi = idx.copy(), idx + 1
     for s in range(1, n):
         close = pos[s:] - pos[:-s] <= distance - 1
         if not close.any():
+            break
+        if s > 16:
+            lo = np.searchsorted(pos, pos - distance + 1, side="left")
+            hi = np.searchsorted(pos, pos + distance - 1, side="right")
             break
         lo[s:] -= close
         hi[:-s] += close
