@@ -187,25 +187,32 @@ def peaks(e: Float, distance: int, pos: npt.NDArray[np.int64] | None = None) -> 
     n = len(pos)
     v = e[pos]
     idx = np.arange(n)
-    # The peaks within distance - 1 of each: [lo, hi), counted per neighbour offset (a few;
-    # the same bounds as searchsorted, which costs more per peak, and is used when there are many).
+    # The peaks within distance - 1 of each, [lo, hi), and whether one of them beats the peak
+    # (higher, or as high and later), found per neighbour offset: a few offsets for the QRS
+    # envelope. Many peaks within the distance (or NaN heights): binary searches for the
+    # bounds and range maxima from a sparse table instead.
     lo, hi = idx.copy(), idx + 1
+    beaten = np.zeros(n, dtype=bool)
+    few = not np.isnan(v).any()
     for s in range(1, n):
         close = pos[s:] - pos[:-s] <= distance - 1
         if not close.any():
             break
         if s > 16:
-            lo = np.searchsorted(pos, pos - distance + 1, side="left")
-            hi = np.searchsorted(pos, pos + distance - 1, side="right")
+            few = False
             break
         lo[s:] -= close
         hi[:-s] += close
-    # A neighbour beats a peak if higher, or as high and later.
-    table = [v]
-    while (1 << len(table)) <= int(np.max(hi - lo)):
-        prev, step = table[-1], 1 << (len(table) - 1)
-        table.append(np.maximum(prev, np.concatenate([prev[step:], np.full(step, -np.inf)])))
-    beaten = (_range_max(table, lo, idx) > v) | (_range_max(table, idx + 1, hi) >= v)
+        beaten[s:] |= close & (v[:-s] > v[s:])  # an earlier neighbour higher
+        beaten[:-s] |= close & (v[s:] >= v[:-s])  # a later one as high or higher
+    if not few:
+        lo = np.searchsorted(pos, pos - distance + 1, side="left")
+        hi = np.searchsorted(pos, pos + distance - 1, side="right")
+        table = [v]
+        while (1 << len(table)) <= int(np.max(hi - lo)):
+            prev, step = table[-1], 1 << (len(table) - 1)
+            table.append(np.maximum(prev, np.concatenate([prev[step:], np.full(step, -np.inf)])))
+        beaten = (_range_max(table, lo, idx) > v) | (_range_max(table, idx + 1, hi) >= v)
     state = np.where(beaten, 0, 1).astype(np.int8)  # 0 undecided, 1 kept, -1 dropped
     kept_before = np.concatenate([[0], np.cumsum(state)])  # kept peaks within the window
     state[beaten & (kept_before[hi] - kept_before[lo] > 0)] = -1
