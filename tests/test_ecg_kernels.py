@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from vitalgate.signal import _numeric
-from vitalgate.signal.ecg import _block_templates
-from vitalgate.signal.qrs import _running_quantile
+from vitalgate.signal.ecg import _block_templates, _segment_medians
+from vitalgate.signal.qrs import _running_quantile, moving_average, moving_average_rows
 
 
 def _templates_loop(w: np.ndarray, rr_before: np.ndarray, block: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -60,3 +60,49 @@ def test_running_median_matches_np_median(w: int) -> None:
         assert np.array_equal(got[at], ref[at])
     x[100] = np.nan
     assert np.isnan(_numeric.running_median(x, 9)[96:105]).all()
+
+
+@pytest.mark.parametrize("w", [3, 9, 25, 61])
+def test_window_medians_are_the_running_medians_there(w: int) -> None:
+    x = np.round(np.random.default_rng(w).normal(size=500), 1)  # ties
+    at = np.array([0, 1, 7, 250, 498, 499])
+    assert np.array_equal(_numeric.window_medians(x, w, at), _numeric.running_median(x, w)[at])
+
+
+@pytest.mark.parametrize(("before", "after"), [(0, 0), (1, 3), (4, 4), (40, 2)])
+def test_pad_edge_matches_np_pad(before: int, after: int) -> None:
+    x = np.random.default_rng(before).normal(size=30)
+    assert np.array_equal(_numeric.pad_edge(x, before, after), np.pad(x, (before, after), mode="edge"))
+    with pytest.raises(ValueError):
+        _numeric.pad_edge(np.zeros(0), 1, 1)
+
+
+@pytest.mark.parametrize("w", [3, 5, 15, 25, 40])
+def test_moving_average_rows_are_the_moving_average_there(w: int) -> None:
+    v = np.random.default_rng(w).normal(size=400) * 1e3
+    starts = np.array([0, 1, 5, 100, 200, 370, 379])  # rows cut by either edge and whole ones
+    idx = starts[:, None] + np.arange(21)[None, :]
+    assert np.array_equal(moving_average_rows(v, w, starts, 21), moving_average(v, w)[idx])
+    assert np.array_equal(moving_average_rows(v, w, starts[2:5], 21), moving_average(v, w)[idx[2:5]])
+
+
+@pytest.mark.parametrize("distance", [1, 2, 31, 200])
+def test_peaks_keep_the_highest_within_the_distance(distance: int) -> None:
+    rng = np.random.default_rng(distance)
+    e = np.round(rng.random(3000), 2)  # ties: the later peak wins
+    got, _ = _numeric.peaks(e, distance)
+    kept: list[int] = []  # greedy, highest first (scipy.signal.find_peaks' distance rule)
+    pos = _numeric.maxima(e)
+    for i in sorted(range(len(pos)), key=lambda j: (-e[pos[j]], -pos[j])):
+        if all(abs(int(pos[i]) - k) >= distance for k in kept):
+            kept.append(int(pos[i]))
+    assert np.array_equal(got, np.sort(np.array(kept, dtype=np.int64)))
+
+
+def test_segment_medians_match_np_median() -> None:
+    rng = np.random.default_rng(5)
+    v = np.round(rng.random(300), 2)
+    v[rng.random(300) < 0.1] = np.nan
+    seg = rng.integers(0, 40, size=300)
+    want = [np.median(v[(seg == s) & np.isfinite(v)]) if ((seg == s) & np.isfinite(v)).any() else np.nan for s in range(45)]
+    assert np.array_equal(_segment_medians(v, seg, 45), np.array(want), equal_nan=True)

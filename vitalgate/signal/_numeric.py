@@ -46,7 +46,9 @@ def bandpass(x: Float, fs: float, lo: float, hi: float, order: int = 2) -> Float
     # for ECG); the gain is float32, so the filtered spectrum is complex64.
     spec = np.fft.rfft(xp, m)
     gain = _gain(m, fs, lo, min(hi, 0.45 * fs), order)
-    out = np.fft.irfft((spec * gain).astype(np.complex64), m)[pad : pad + n]
+    # The product in complex128, stored straight as complex64 (no complex128 temporary).
+    filtered = np.multiply(spec, gain, out=np.empty(len(spec), dtype=np.complex64), casting="same_kind")
+    out = np.fft.irfft(filtered, m)[pad : pad + n]
     return np.asarray(out, dtype=np.float64)
 
 
@@ -77,11 +79,19 @@ def _odd(w: int) -> int:
     return max(1, w | 1)
 
 
+def pad_edge(x: Float, before: int, after: int) -> Float:
+    """``np.pad(x, (before, after), mode="edge")`` (float64), without np.pad's overhead."""
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) == 0:
+        return np.pad(x, (before, after), mode="edge")  # (np.pad's error for an empty array)
+    return np.concatenate([np.full(before, x[0]), x, np.full(after, x[-1])])
+
+
 def running_mean(x: Float, w: int) -> Float:
     """Centred mean over ``w`` (odd) items, edges extended with the nearest value."""
     w = _odd(w)
     h = w // 2
-    xp = np.pad(np.asarray(x, dtype=np.float64), (h + 1, h), mode="edge")
+    xp = pad_edge(x, h + 1, h)
     c = np.cumsum(xp)
     return np.asarray((c[w:] - c[:-w]) / w, dtype=np.float64)
 
@@ -94,21 +104,38 @@ def running_median(x: Float, w: int, block: int = 16384) -> Float:
     drops by that factor.
     """
     w = _odd(w)
-    h = w // 2
-    xp = np.pad(np.asarray(x, dtype=np.float64), (h, h), mode="edge")
-    win = np.lib.stride_tricks.sliding_window_view(xp, w)
     step = w // 16 if w >= 64 else 1
     at = np.arange(0, len(x), step)
     if step > 1 and at[-1] != len(x) - 1:
         at = np.concatenate([at, [len(x) - 1]])
+    med = _window_medians(x, w, at, block)
+    return med if step == 1 else np.interp(np.arange(len(x)), at, med)
+
+
+def window_medians(x: Float, w: int, at: npt.NDArray[np.int64]) -> Float:
+    """``running_median(x, w)[at]`` for ``w < 64`` (the same values), only those windows."""
+    if _odd(w) >= 64:
+        raise ValueError("window_medians: w >= 64 is interpolated in running_median")
+    return _window_medians(x, _odd(w), at)
+
+
+def _window_medians(x: Float, w: int, at: npt.NDArray[np.int64], block: int = 16384) -> Float:
+    """The median of the ``w`` (odd) items centred on each of ``at``, edges extended."""
+    h = w // 2
+    xp = pad_edge(x, h, h)
+    win = np.lib.stride_tricks.sliding_window_view(xp, w)
     med = np.empty(len(at))
     # The middle of each sorted window (w is odd): np.median's value, and sorting short rows is
     # several times cheaper than np.median's partition. NaN: np.median's NaN, as before.
     has_nan = bool(np.isnan(xp).any())
     for i in range(0, len(at), block):  # bounded memory on day-long series
-        rows = win[at[i : i + block]]
-        med[i : i + block] = np.median(rows, axis=1) if has_nan else np.sort(rows, axis=1)[:, h]
-    return med if step == 1 else np.interp(np.arange(len(x)), at, med)
+        rows = win[at[i : i + block]]  # (a copy: sorted in place)
+        if has_nan:
+            med[i : i + block] = np.median(rows, axis=1)
+        else:
+            rows.sort(axis=1)
+            med[i : i + block] = rows[:, h]
+    return med
 
 
 def running_max(x: Float, half: int) -> Float:
@@ -160,14 +187,32 @@ def peaks(e: Float, distance: int, pos: npt.NDArray[np.int64] | None = None) -> 
     n = len(pos)
     v = e[pos]
     idx = np.arange(n)
-    lo = np.searchsorted(pos, pos - distance + 1, side="left")
-    hi = np.searchsorted(pos, pos + distance - 1, side="right")
-    # A neighbour beats a peak if higher, or as high and later.
-    table = [v]
-    while (1 << len(table)) <= int(np.max(hi - lo)):
-        prev, step = table[-1], 1 << (len(table) - 1)
-        table.append(np.maximum(prev, np.concatenate([prev[step:], np.full(step, -np.inf)])))
-    beaten = (_range_max(table, lo, idx) > v) | (_range_max(table, idx + 1, hi) >= v)
+    # The peaks within distance - 1 of each, [lo, hi), and whether one of them beats the peak
+    # (higher, or as high and later), found per neighbour offset: a few offsets for the QRS
+    # envelope. Many peaks within the distance (or NaN heights): binary searches for the
+    # bounds and range maxima from a sparse table instead.
+    lo, hi = idx.copy(), idx + 1
+    beaten = np.zeros(n, dtype=bool)
+    few = not np.isnan(v).any()
+    for s in range(1, n):
+        close = pos[s:] - pos[:-s] <= distance - 1
+        if not close.any():
+            break
+        if s > 16:
+            few = False
+            break
+        lo[s:] -= close
+        hi[:-s] += close
+        beaten[s:] |= close & (v[:-s] > v[s:])  # an earlier neighbour higher
+        beaten[:-s] |= close & (v[s:] >= v[:-s])  # a later one as high or higher
+    if not few:
+        lo = np.searchsorted(pos, pos - distance + 1, side="left")
+        hi = np.searchsorted(pos, pos + distance - 1, side="right")
+        table = [v]
+        while (1 << len(table)) <= int(np.max(hi - lo)):
+            prev, step = table[-1], 1 << (len(table) - 1)
+            table.append(np.maximum(prev, np.concatenate([prev[step:], np.full(step, -np.inf)])))
+        beaten = (_range_max(table, lo, idx) > v) | (_range_max(table, idx + 1, hi) >= v)
     state = np.where(beaten, 0, 1).astype(np.int8)  # 0 undecided, 1 kept, -1 dropped
     kept_before = np.concatenate([[0], np.cumsum(state)])  # kept peaks within the window
     state[beaten & (kept_before[hi] - kept_before[lo] > 0)] = -1
@@ -190,15 +235,17 @@ def peaks(e: Float, distance: int, pos: npt.NDArray[np.int64] | None = None) -> 
 
 
 def _range_max(table: list[Float], a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> Float:
-    """Maximum of ``table[0][a:b]`` per pair (``-inf`` where empty), from a sparse table."""
+    """Maximum of ``table[0][a:b]`` per pair (``-inf`` where empty), from a sparse table: level
+    ``j = floor(log2(b - a))`` covers the range with two overlapping spans of ``2**j`` (one
+    gather from the stacked levels)."""
     length = b - a
-    out = np.full(len(a), -np.inf)
-    for j in range(len(table)):
-        sel = (length >= (1 << j)) & (length < (2 << j)) if j < len(table) - 1 else length >= (1 << j)
-        if sel.any():
-            aj, bj = a[sel], b[sel]
-            out[sel] = np.maximum(table[j][aj], table[j][bj - (1 << j)])
-    return out
+    n = len(table[0])
+    j = np.frexp(np.maximum(length, 1))[1] - 1  # floor(log2), exact for integers
+    span = np.left_shift(1, j)
+    levels = np.stack(table)
+    lo = levels[j, np.minimum(a, n - 1)]
+    hi = levels[j, np.clip(b - span, 0, n - 1)]
+    return np.where(length > 0, np.maximum(lo, hi), -np.inf)
 
 
 def exp_smooth(x: Float, alpha: float) -> Float:

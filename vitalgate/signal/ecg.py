@@ -22,7 +22,7 @@ from vitalgate.signal.qrs import (
     decimate,
     decimation,
     join_ranges,
-    moving_average,
+    moving_average_rows,
     seam_duplicates,
 )
 from vitalgate.signal.quality import QualityConfig
@@ -138,14 +138,17 @@ def _segment_medians(v: npt.NDArray[np.float64], seg_of: npt.NDArray[np.int64], 
     """``np.median`` of the finite ``v`` of each segment (``nan`` for none), vectorised."""
     keep = np.isfinite(v)
     v, seg_of = v[keep], seg_of[keep]
-    order = np.lexsort((v, seg_of))
+    order = np.argsort(seg_of, kind="stable")  # (the beats of a recording are in order already)
     v, seg_of = v[order], seg_of[order]
     counts = np.bincount(seg_of, minlength=n_seg)
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    out = np.full(n_seg, np.nan)
-    has = counts > 0
-    lo, hi = first + (counts - 1) // 2, first + counts // 2
-    out[has] = (v[lo[has]] + v[hi[has]]) / 2
+    # A row per segment, +inf past its values, sorted: the middle items (cheaper than one
+    # lexicographic sort of all the values).
+    rows = np.full((n_seg, max(1, int(counts.max()))), np.inf)
+    rows[seg_of, np.arange(len(v)) - first[seg_of]] = v
+    rows.sort(axis=1)
+    out = _sorted_median(rows, np.maximum(counts, 1))
+    out[counts == 0] = np.nan
     return out
 
 
@@ -163,11 +166,11 @@ def _beat_shapes(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64]
     k = decimation(fs)
     xd = decimate(x, k) if xd is None else xd
     fsd = fs / k
-    y = xd - moving_average(xd, round(0.2 * fsd))
     h = max(2, round(0.08 * fsd))
-    rd = np.clip(r // k, h, len(y) - h - 1)
-    w = y[rd[:, None] + np.arange(-h, h + 1)[None, :]]
-    w = w - w.mean(axis=1, keepdims=True)
+    rd = np.clip(r // k, h, len(xd) - h - 1)
+    w = np.lib.stride_tricks.sliding_window_view(xd, 2 * h + 1)[rd - h]  # (a copy, row by row)
+    w -= moving_average_rows(xd, round(0.2 * fsd), rd - h, 2 * h + 1)  # the baseline out
+    w -= w.mean(axis=1, keepdims=True)
     # The template is the median shape of the beats that did not come early: in bigeminy half
     # the beats are premature ventricular ones, and they must not shape the template.
     rr_before = np.diff(r, prepend=r[0] - np.median(np.diff(r))).astype(np.float64)
@@ -208,13 +211,14 @@ def ventricular_beats(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.i
     w, template, rr_before, local_rr = shapes
     fsd = fs / decimation(fs)
     h = w.shape[1] // 2
+    et = template * template
     diff = ((w - template) ** 2).sum(axis=1)
-    size = np.maximum((template * template).sum(axis=1), 1e-12)
+    size = np.maximum(et.sum(axis=1), 1e-12)
     before = rr_before / local_rr
     after = np.concatenate([rr_before[1:], [np.median(rr_before)]]) / local_rr
     odd = (diff > cfg.qrs_shape_diff**2 * size) & (before <= cfg.ventricular_max_rr)
     t2 = np.square(np.arange(-h, h + 1) / fsd)
-    e, et = w * w, template * template
+    e = w * w
     duration2 = (e @ t2) / np.maximum(e.sum(axis=1), 1e-12)  # squared RMS durations
     wide = duration2 > cfg.wide_qrs_ratio**2 * (et @ t2) / size
     pvc = (diff > cfg.wide_qrs_diff**2 * size) & wide & (before < cfg.premature_rr) & (after > cfg.pause_rr)
@@ -241,7 +245,10 @@ def _block_templates(w: npt.NDArray[np.float64], rr_before: npt.NDArray[np.float
     n_blocks = -(-n // block)
     out = np.empty((n_blocks, w.shape[1]))
     rr_med = np.empty(n_blocks)
-    wt = np.ascontiguousarray(w.T)
+    # The shapes, one row per sample of the QRS, with room either side (outside every
+    # neighbourhood: +inf below), so each block's neighbourhood is a slice of them.
+    wt = np.zeros((w.shape[1], n + 3 * block))
+    wt[:, block : block + n] = w.T
     for b0 in range(0, n_blocks, chunk):  # per chunk of blocks, not per sample
         b = np.arange(b0, min(n_blocks, b0 + chunk))
         j = (b * block - block // 2)[:, None] + np.arange(2 * block)[None, :]
@@ -254,7 +261,9 @@ def _block_templates(w: npt.NDArray[np.float64], rr_before: npt.NDArray[np.float
         on_time = inside & (rr >= premature * med[:, None])
         n_on = on_time.sum(axis=1)
         pool = np.where((n_on >= 4)[:, None], on_time, inside)
-        shapes = np.where(pool[None, :, :], wt[:, jc], np.inf)  # (shape sample, block, beat)
+        # (shape sample, block, beat): the rows of the neighbourhoods, the items outside the pool +inf
+        shapes = np.lib.stride_tricks.sliding_window_view(wt, 2 * block, axis=1)[:, b * block + block // 2]
+        np.copyto(shapes, np.inf, where=~pool[None, :, :])
         shapes.sort(axis=-1)
         out[b] = _sorted_median(shapes, np.broadcast_to(np.where(n_on >= 4, n_on, n_in), shapes.shape[:-1])).T
     return out, rr_med
@@ -373,8 +382,8 @@ def _p_windows(y: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], 
     """Per beat, ``y`` from 300 to 80 ms before its R, mean removed (and the linear trend, the
     baseline wander, when ``detrend``); ``nan`` rows where the window starts before ``y``."""
     a, b = round(P_WINDOW_S[0] * fs), round(P_WINDOW_S[1] * fs)
-    idx = r[:, None] + np.arange(-a, -b)[None, :]
-    w = y[np.clip(idx, 0, len(y) - 1)]
+    # Rows of y[r - a : r - b] gathered as whole windows (those starting before y: nan below).
+    w = np.lib.stride_tricks.sliding_window_view(y, a - b)[np.maximum(r - a, 0)]
     w -= w.mean(axis=1, keepdims=True)
     if detrend and w.shape[1] > 1:
         ramp = np.linspace(-1.0, 1.0, w.shape[1])
@@ -386,11 +395,14 @@ def _p_windows(y: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], 
 def _locked_share(w: npt.NDArray[np.float64]) -> float:
     """The energy of the mean window over the mean energy of the windows (finite rows; ``nan``
     with fewer than 4): near 1 for a wave locked to the QRS, near 1 / rows for one that is not."""
-    w = w[np.isfinite(w).all(axis=1)]
+    energy = (w * w).sum(axis=1)
+    if not np.isfinite(energy).all():  # (a finite energy: a finite row; a row of huge items aside)
+        finite = np.isfinite(w).all(axis=1)
+        w, energy = w[finite], energy[finite]
     if len(w) < 4:
         return float("nan")
     t = w.mean(axis=0)
-    return float((t @ t) / max(float(np.mean((w * w).sum(axis=1))), 1e-12))
+    return float((t @ t) / max(float(np.mean(energy)), 1e-12))
 
 
 def p_wave_windows(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:

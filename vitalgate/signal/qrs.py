@@ -143,6 +143,32 @@ def moving_average(v: npt.NDArray[np.float64], w: int) -> npt.NDArray[np.float64
     return out
 
 
+def moving_average_rows(v: npt.NDArray[np.float64], w: int, starts: npt.NDArray[np.int64],
+                        width: int) -> npt.NDArray[np.float64]:
+    """``moving_average(v, w)`` at ``starts[:, None] + np.arange(width)`` (inside ``v``), the
+    same values, computed only there: one cumulative sum, then rows of it."""
+    n = len(v)
+    if w <= 8 or n < w:
+        return np.asarray(moving_average(v, w)[starts[:, None] + np.arange(width)[None, :]], dtype=np.float64)
+    half = w // 2
+    c = np.empty(n + 1)
+    c[0] = 0.0
+    np.cumsum(v, out=c[1:])
+    lo = starts - half  # the first sample's window [lo, lo + w)
+    inner = (lo >= 0) & (lo + width - 1 + w <= n)  # every window of the row whole
+    rows = np.lib.stride_tricks.sliding_window_view(c, width)
+    whole = rows[lo[inner] + w] - rows[lo[inner]]
+    whole /= w
+    if len(whole) == len(starts):
+        return whole
+    out = np.empty((len(starts), width))
+    out[inner] = whole
+    i = starts[~inner, None] + np.arange(width)[None, :]  # windows cut by an edge
+    a, b = np.clip(i - half, 0, n), np.clip(i - half + w, 0, n)
+    out[~inner] = (c[b] - c[a]) / (b - a)
+    return out
+
+
 def _running_quantile(values: npt.NDArray[np.float64], width: int, q: float) -> npt.NDArray[np.float64]:
     """Quantile of ``values`` over a centred window of ``width`` items (edges: the nearest full window)."""
     n = len(values)
@@ -179,7 +205,10 @@ def decimate(x: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.float64]:
     out = x[0:n:k] + x[1:n:k]
     for i in range(2, k):  # k - 1 strided adds: cheaper than a reshape-mean over short rows
         out += x[i:n:k]
-    out /= k
+    if k & (k - 1) == 0:
+        out *= 1.0 / k  # (exact for a power of two, and cheaper than a division)
+    else:
+        out /= k
     if n < len(x):
         out = np.concatenate([out, [float(np.mean(x[n:]))]])
     return np.asarray(out, dtype=np.float64)
@@ -318,7 +347,12 @@ def vf_features(xd: npt.NDArray[np.float64], fsd: float, starts: npt.NDArray[np.
     w = round(VF_WINDOW_S * fsd)
     m = max(2, round(0.5 * fsd))  # baseline out (about 1 Hz high-pass), window by window
     pad = m // 2
-    g = xd[np.clip(starts[:, None] - pad + np.arange(w + m)[None, :], 0, len(xd) - 1)]
+    # Whole windows gathered as rows (of the edge-extended signal, as indices clipped to it,
+    # when one reaches past an edge).
+    if len(starts) and starts.min() >= pad and starts.max() - pad + w + m <= len(xd):
+        g = np.lib.stride_tricks.sliding_window_view(xd, w + m)[starts - pad]
+    else:
+        g = np.lib.stride_tricks.sliding_window_view(_numeric.pad_edge(xd, pad, w + m), w + m)[starts]
     c = np.empty((len(starts), w + m + 1))
     c[:, 0] = 0.0
     np.cumsum(g, axis=1, out=c[:, 1:])
@@ -328,12 +362,14 @@ def vf_features(xd: npt.NDArray[np.float64], fsd: float, starts: npt.NDArray[np.
     del g, c
     a = np.abs(y)
     kth = int(0.99 * (w - 1))  # the 99th percentile: a spike does not set the scale
-    top = np.sort(a, axis=1)[:, kth]  # (sorting short rows: cheaper than np.partition)
+    a.sort(axis=1)  # (sorting short rows: cheaper than np.partition; in place, as the count
+    top = a[:, kth]  # below does not depend on the order)
     base = np.count_nonzero(a < 0.2 * top[:, None], axis=1) / w
     leak = np.ones(len(starts))
     sel = np.flatnonzero(base < baseline)
     if len(sel):
-        y, a = y[sel], a[sel]
+        y = y[sel]
+        a = np.abs(y)
         period = np.pi * a.sum(axis=1) / np.maximum(np.abs(np.diff(y, axis=1)).sum(axis=1), 1e-12)
         half = np.clip(np.round(period), 1, w - 1).astype(np.int64)
         j = np.arange(w)[None, :]
@@ -382,9 +418,7 @@ def vf_windows(xd: npt.NDArray[np.float64], fsd: float, candidates: npt.NDArray[
     a, b = np.flatnonzero(d == 1), np.flatnonzero(d == -1)  # window runs [a, b)
     cs = np.concatenate([[0], np.cumsum(strong[1:])])
     good = cs[b] - cs[a] > 0
-    win = np.zeros(nwin + 1, dtype=np.int64)
-    np.add.at(win, a[good], 1)
-    np.add.at(win, b[good], -1)
+    win = np.bincount(a[good], minlength=nwin + 1) - np.bincount(b[good], minlength=nwin + 1)
     vfwin = np.cumsum(win)[:nwin] > 0
     # Windows covering each slot: starts s - per + 1 .. s.
     cover = np.convolve(vfwin.astype(np.int64), np.ones(per, dtype=np.int64))[:n] if n else vfwin
@@ -524,7 +558,7 @@ def _drop_t_waves(beats: npt.NDArray[np.int64], e: npt.NDArray[np.float64], xd: 
     slope = np.abs(xd[i] - xd[np.maximum(i - 1, 0)]).max(axis=1)
     flat = slope[len(pair):] < 0.5 * slope[: len(pair)]
     weak = e[beats[pair + 1]] < 0.5 * e[beats[pair]]
-    rr_pad = np.pad(rr.astype(np.float64), 4, mode="edge")
+    rr_pad = _numeric.pad_edge(rr.astype(np.float64), 4, 4)
     local = np.sort(rr_pad[pair[:, None] + np.arange(9)[None, :]], axis=1)[:, 4]  # np.median of 9
     early = rr[pair] < 0.6 * local
     drop = np.zeros(len(beats), dtype=bool)
@@ -535,6 +569,9 @@ def _drop_t_waves(beats: npt.NDArray[np.int64], e: npt.NDArray[np.float64], xd: 
 def _r_of(f: npt.NDArray[np.float64], p: npt.NDArray[np.int64], fs: float) -> npt.NDArray[np.int64]:
     """The largest |band-passed ECG| within [-120, +40] ms of each envelope peak ``p``."""
     before, after = round(0.12 * fs), round(0.04 * fs)
+    if len(p) > 64 and p.min() >= before and p.max() + after < len(f):  # many rows of f, none cut
+        rows = np.lib.stride_tricks.sliding_window_view(f, before + after + 1)[p - before]
+        return np.asarray(p - before + np.argmax(np.abs(rows, out=rows), axis=1), dtype=np.int64)
     offsets = np.arange(-before, after + 1)
     idx = np.clip(p[:, None] + offsets[None, :], 0, len(f) - 1)
     return np.asarray(idx[np.arange(len(p)), np.argmax(np.abs(f[idx]), axis=1)], dtype=np.int64)
@@ -612,8 +649,8 @@ def _locate_r(f: npt.NDArray[np.float64], beats: npt.NDArray[np.int64], fs: floa
     """Move each detection to the largest |band-passed ECG| within [-120, +40] ms of it."""
     if len(beats) == 0:
         return beats.astype(np.int64)
-    r = np.unique(_r_of(f, beats, fs))
-    if len(r) > 1:  # two detections landing on one QRS
+    r = np.sort(_r_of(f, beats, fs))
+    if len(r) > 1:  # two detections landing on one QRS (or on one sample: a difference of 0)
         r = r[np.concatenate([[True], np.diff(r) > round(0.2 * fs)])]
     return np.asarray(r, dtype=np.int64)
 
@@ -632,7 +669,7 @@ def _drop_noise(beats: npt.NDArray[np.int64], f: npt.NDArray[np.float64], fs: fl
         return beats
     rr = np.diff(beats).astype(np.float64)
     rel = rr / np.maximum(_numeric.running_median(rr, 9), 1.0)
-    rp = np.pad(rel, 3, mode="edge")  # beat i: its intervals rp[i + 2], rp[i + 3]
+    rp = _numeric.pad_edge(rel, 3, 3)  # beat i: its intervals rp[i + 2], rp[i + 3]
     prev, nxt = rp[2 : n + 2], rp[3 : n + 3]
     cand = ((prev < cfg.noise_early) | (nxt < cfg.noise_early)) & (np.abs(prev + nxt - 1.0) < cfg.noise_split)
     cand[[0, -1]] = False
@@ -654,6 +691,6 @@ def _drop_noise(beats: npt.NDArray[np.int64], f: npt.NDArray[np.float64], fs: fl
     use = inside & ~near
     v = f[idx]
     rms = np.sqrt(np.where(use, v * v, 0.0).sum(axis=1) / np.maximum(use.sum(axis=1), 1))
-    amp = _numeric.running_median(np.abs(f[beats]), 9)[i]
+    amp = _numeric.window_medians(np.abs(f[beats]), 9, i)  # running_median(..., 9)[i]
     drop = i[rms > cfg.noise_level * amp]
     return np.asarray(np.delete(beats, drop), dtype=np.int64)

@@ -141,10 +141,15 @@ def _runs(mask: Bool) -> npt.NDArray[np.int64]:
 
 
 def _trailing_sum(v: Float, w: int) -> Float:
-    """Sum over the last ``w`` items (fewer at the start)."""
-    c = np.concatenate([[0.0], np.cumsum(v)])
-    i = np.arange(1, len(v) + 1)
-    return np.asarray(c[i] - c[np.maximum(i - w, 0)], dtype=np.float64)
+    """Sum over the last ``w`` (>= 1) items (fewer at the start)."""
+    c = np.empty(len(v) + 1)
+    c[0] = 0.0
+    np.cumsum(v, out=c[1:])
+    out = np.empty(len(v))
+    w = min(w, len(v))
+    np.subtract(c[1 : w + 1], c[0], out=out[:w])  # the first w: c[i + 1] - c[0]
+    np.subtract(c[w + 1 :], c[1 : len(v) - w + 1], out=out[w:])
+    return out
 
 
 def _petrenas_terms(rr: Float, cfg: RhythmConfig) -> tuple[Float, Float, Float]:
@@ -157,16 +162,18 @@ def _petrenas_terms(rr: Float, cfg: RhythmConfig) -> tuple[Float, Float, Float]:
     a, b, c = padded[:-2], padded[1:-1], padded[2:]
     rm = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
     big_n = max(2, cfg.af_window_beats)
-    m = np.zeros(n)
-    pairs = np.zeros(n)
+    # Counts (whole numbers, so in integers: the same values as sums of 0.0 and 1.0).
+    differing = np.zeros(n, dtype=np.int32)
     for lag in range(1, big_n):  # pairs (i - lag, i) inside each window of N: N - lag of them
-        differ = np.zeros(n)
+        differ = np.zeros(n, dtype=bool)
         differ[lag:] = np.abs(rm[lag:] - rm[:-lag]) >= cfg.af_rr_diff_s
-        exists = np.zeros(n)
-        exists[lag:] = 1.0
-        m += _trailing_sum(differ, big_n - lag)
-        pairs += _trailing_sum(exists, big_n - lag)
-    m /= np.maximum(pairs, 1.0)
+        for shift in range(min(big_n - lag, n)):  # summed over the last N - lag items
+            differing[shift:] += differ[: n - shift]
+    # The pairs there are: N (N - 1) / 2 in a full window, i (i + 1) / 2 among the first i + 1.
+    pairs = np.full(n, big_n * (big_n - 1) / 2)
+    head = np.arange(min(n, big_n - 1))
+    pairs[: len(head)] = head * (head + 1) / 2
+    m = differing / np.maximum(pairs, 1.0)
     bigeminy = (_trailing_sum(rm, big_n) / _trailing_sum(rr, big_n) - 1.0) ** 2
     return rm, m, bigeminy
 
@@ -294,8 +301,8 @@ def screen_beats(beat_times_s: npt.ArrayLike, cfg: RhythmConfig = DEFAULT,
 
 
 def _confidence(af: Bool, t0: Float, a: float, b: float) -> float:
-    inside = (t0 >= a) & (t0 < b)
-    return float(np.clip(af[inside].mean() if inside.any() else 0.0, 0.0, 1.0))
+    inside = slice(*np.searchsorted(t0, [a, b], side="left"))  # t0 >= a and t0 < b (t0 increasing)
+    return float(np.clip(af[inside].mean() if len(af[inside]) else 0.0, 0.0, 1.0))
 
 
 def screen_rr(beat_times_s: npt.ArrayLike, config: RhythmConfig | None = None) -> RrScreening:
