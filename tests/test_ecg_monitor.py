@@ -137,6 +137,7 @@ def test_lost_and_repeated_frames_keep_the_device_clock(tmp_path: Path, shared_d
         alerts += m.feed(f)
         if i == 400:
             alerts += m.feed(f)  # sent again
+            alerts += m.feed(frames[397])  # an older one again
     s = m.streams[(STRAP.address, "ecg")]
     end = frames[-1].first_sample_at + timedelta(seconds=73 / 360)
     assert s.screen.samples_seen == round((end - T0).total_seconds() * 360)

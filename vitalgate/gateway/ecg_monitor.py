@@ -108,7 +108,8 @@ class EcgMonitor:
                     mv = mv[min(len(mv), round(-gap * output.fs_hz)):]
             if s is None:
                 s = self.streams[key] = _Stream(EcgStream(output.fs_hz, self.config), output.first_sample_at)
-            s.next_at = output.first_sample_at + timedelta(seconds=len(output.samples_uv) / output.fs_hz)
+            end = output.first_sample_at + timedelta(seconds=len(output.samples_uv) / output.fs_hz)
+            s.next_at = end if s.next_at is None else max(s.next_at, end)  # (an old frame again: kept)
             events = s.screen.feed(mv)
             at = output.first_sample_at
         else:
