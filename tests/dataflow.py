@@ -9,7 +9,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -162,10 +162,17 @@ async def ingest(cfg: Settings, vm) -> AsyncIterator[IngestWorker]:  # type: ign
                 await task
 
 
+@dataclass
 class SlowSource(ListSource):
-    """Emits its readings 5 ms apart (a stream, not a burst)."""
+    """Emits its readings 5 ms apart (a stream, not a burst); with ``hold_at``, waits for ``go``
+    before the reading of that index (so a test knows which readings come after an event)."""
+
+    hold_at: int | None = None
+    go: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self, emit) -> None:  # type: ignore[no-untyped-def]
-        for r in self.items:
+        for i, r in enumerate(self.items):
+            if i == self.hold_at:
+                await self.go.wait()
             await emit(r)
             await asyncio.sleep(0.005)

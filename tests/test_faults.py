@@ -6,7 +6,16 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from dataflow import SlowSource, assert_exactly_once, ingest, readings, settings, until
+from dataflow import (
+    SlowSource,
+    assert_exactly_once,
+    ingest,
+    points_of,
+    readings,
+    settings,
+    until,
+    vm_count,
+)
 from proxy import Proxy
 
 from vitalgate.gateway.daemon import Gateway
@@ -28,6 +37,9 @@ async def test_network_partition_then_heal_loses_nothing(tmp_path: Path, mosquit
             link.heal()
             await until(lambda: len(gw.outbox) == 0 and w.stored_observations >= len(items), within=60,
                         what="outbox drained and everything stored after healing")
+            # stored_observations counts the re-sent duplicates too: wait (worker still running)
+            # until the store holds every reading, or a last one in flight is cut off by the exit
+            await until(lambda: vm_count(victoria) >= points_of(items), within=30, what="every reading in the store")
         assert_exactly_once(victoria, items)
 
 
@@ -45,4 +57,5 @@ async def test_store_down_for_a_while_loses_nothing(tmp_path: Path, mosquitto, v
         # after the store has written it.
         await until(lambda: gw.queued == len(items) and w.stored_observations >= len(items), within=60,
                     what="every reading stored after the store came back")
+        await until(lambda: vm_count(victoria) >= points_of(items), within=30, what="every reading in the store")
     assert_exactly_once(victoria, items)

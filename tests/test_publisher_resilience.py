@@ -45,11 +45,15 @@ async def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path, victoria)
     try:
         cfg = settings(tmp_path, broker.url)
         items = readings(400)
-        async with ingest(cfg, victoria) as w, Gateway(cfg, [SlowSource(items)]) as gw:
+        # The second half comes once the broker is down: the publisher may take a few seconds
+        # (a PUBACK timeout) to notice, longer than a free-running source takes to finish.
+        source = SlowSource(items, hold_at=200)
+        async with ingest(cfg, victoria) as w, Gateway(cfg, [source]) as gw:
             await until(lambda: w.stored_observations >= 60, what="first readings stored")
             broker.stop()
             await until(lambda: not gw.publisher.connected.is_set(), what="publisher noticed")
             queued_at_stop = gw.queued
+            source.go.set()
             await until(lambda: gw.queued >= queued_at_stop + 30, what="readings queued offline")
             assert len(gw.outbox) >= 30
             broker.start()
