@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -64,3 +65,8 @@ def cinc2017(shared: Path) -> list[tuple[str, str]]:
 
 def overlap_s(episodes: list[tuple[float, float]] | npt.NDArray[np.float64], a: float, b: float) -> float:
     return float(sum(max(0.0, min(e1, b) - max(e0, a)) for e0, e1 in episodes))
+
+
+def feed_all(stream: Any, x: npt.NDArray[np.float64], chunk: int = 130) -> list[Any]:
+    """Every event a stream reports when fed ``x`` in ``chunk``-sample pieces, then flushed."""
+    return [e for i in range(0, len(x), chunk) for e in stream.feed(x[i : i + chunk])] + list(stream.flush())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ecg_data import mitdb
+from ecg_data import feed_all, mitdb
 from wfdb import processing
 
 from vitalgate.errors import SignalError
@@ -262,8 +262,7 @@ def test_irregular_rhythm_with_p_waves_is_not_af(shared_data: Path) -> None:
     assert screen_ecg(y, fs, off).af_episodes.shape[0] == 1  # the RR rhythm alone: AF
     assert screen_ecg(y, fs).af_episodes.shape == (0, 2)
     for cfg, expected in ((off, True), (None, False)):
-        stream = EcgStream(fs, cfg)
-        events = [e for i in range(0, len(y), 130) for e in stream.feed(y[i : i + 130])] + stream.flush()
+        events = feed_all(EcgStream(fs, cfg), y)
         assert any(e.kind is RhythmKind.AF for e in events) is expected
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ecg_data import afdb, mitdb
+from ecg_data import afdb, feed_all, mitdb
 from wfdb import processing
 
 from vitalgate.signal import EcgStream, RrStream, detect_qrs, screen_ecg, screen_rr
@@ -152,9 +152,7 @@ def test_the_quality_thresholds_are_configuration(shared_data: Path) -> None:
     kept = []
     for cfg in (strict, None):
         stream = EcgStream(fs, cfg)
-        for i in range(0, len(seg), 130):
-            stream.feed(seg[i : i + 130])
-        stream.flush()
+        feed_all(stream, seg)
         kept.append(len(stream.r_peaks))
     assert kept[0] < 0.2 * kept[1]
     assert kept[1] > 140  # ~150 beats in 2 min
@@ -172,9 +170,7 @@ def test_a_stream_that_stays_unreadable_is_reported_once(shared_data: Path) -> N
     def run(off_s: float, cfg: RhythmConfig | None = None) -> list:  # type: ignore[type-arg]
         off = 0.002 * rng.standard_normal(int(off_s * fs))  # electrode off: amplifier noise only
         y = np.concatenate([x[: int(120 * fs)], off, x[int(120 * fs) : int(240 * fs)]])
-        stream = EcgStream(fs, cfg)
-        events = [e for i in range(0, len(y), 130) for e in stream.feed(y[i : i + 130])] + stream.flush()
-        return [e for e in events if e.kind is RhythmKind.UNREADABLE]
+        return [e for e in feed_all(EcgStream(fs, cfg), y) if e.kind is RhythmKind.UNREADABLE]
 
     (lost,) = run(420.0)
     assert lost.ongoing
@@ -220,8 +216,7 @@ def test_lost_samples_are_bridged_not_taken_for_a_pause(shared_data: Path) -> No
 
     def pauses(signal: np.ndarray) -> tuple[list[RhythmEvent], EcgStream]:
         stream = EcgStream(fs)
-        events = [e for i in range(0, len(signal), 130) for e in stream.feed(signal[i : i + 130])] + stream.flush()
-        return [e for e in events if e.kind is RhythmKind.PAUSE], stream
+        return [e for e in feed_all(stream, signal) if e.kind is RhythmKind.PAUSE], stream
 
     y[lost] = np.nan
     found, stream = pauses(y)
