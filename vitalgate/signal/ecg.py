@@ -71,18 +71,11 @@ class EcgScreening:
 
 def segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray[np.int64],
                     q: QualityConfig | None = None, xd: npt.NDArray[np.float64] | None = None,
-                    beat_corr: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.bool_]:
-    """Per 5-s segment: ``True`` where the ECG is readable (vectorised over segments). ``xd``:
-    ``decimate(x, decimation(fs))`` when the caller has it already; ``beat_corr``: per beat,
-    the correlation of its QRS with its template (:func:`beat_agreement`; computed when not
-    given)."""
-    return _segment_quality(x, fs, r_peaks, q, xd, beat_corr)[0]
-
-
-def _segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray[np.int64],
-                    q: QualityConfig | None = None, xd: npt.NDArray[np.float64] | None = None,
                     beat_corr: npt.NDArray[np.float64] | None = None) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
-    """:func:`segment_quality` and the per-segment index (:attr:`EcgScreening.sqi`)."""
+    """Per 5-s segment: ``(readable, quality index)`` (vectorised over segments; the index as
+    :attr:`EcgScreening.sqi`). ``xd``: ``decimate(x, decimation(fs))`` when the caller has it
+    already; ``beat_corr``: per beat, the correlation of its QRS with its template
+    (:func:`beat_agreement`; computed when not given)."""
     q = q or QualityConfig()
     if beat_corr is None:
         shapes = _beat_shapes(x, fs, r_peaks, DEFAULT, xd)
@@ -286,7 +279,7 @@ def _signal_stages(x: npt.NDArray[np.float64], fs: float, cfg: RhythmConfig, qua
     r, vf = _detect(x, fs, xd, cfg.qrs)
     shapes = _beat_shapes(x, fs, r, cfg, xd)
     corr = beat_agreement(shapes) if shapes is not None else np.full(len(r), np.nan)
-    readable, sqi = _segment_quality(x, fs, r, quality, xd, corr) if len(x) else (np.zeros(0, dtype=bool), np.zeros(0))
+    readable, sqi = segment_quality(x, fs, r, quality, xd, corr) if len(x) else (np.zeros(0, dtype=bool), np.zeros(0))
     return _Stages(r, vf, ventricular_beats(x, fs, r, cfg, xd, shapes), readable, sqi)
 
 

@@ -17,15 +17,12 @@ import numpy.typing as npt
 from vitalgate.errors import SignalError
 from vitalgate.signal.ecg import (
     SEGMENT_S,
-    _beat_shapes,
-    beat_agreement,
+    _signal_stages,
     episode_p_wave,
     p_wave_windows,
-    segment_quality,
-    ventricular_beats,
 )
 from vitalgate.signal.events import RhythmEvent, RhythmKind
-from vitalgate.signal.qrs import MAX_FS, MIN_FS, VF_WINDOW_S, _detect
+from vitalgate.signal.qrs import MAX_FS, MIN_FS, VF_WINDOW_S
 from vitalgate.signal.quality import QualityConfig
 from vitalgate.signal.rhythm import DEFAULT, RhythmConfig, _runs, screen_beats
 
@@ -224,16 +221,13 @@ class EcgStream:
 
     def _detect(self, *, final: bool) -> list[RhythmEvent]:
         buf = self.buffer
-        r, vf = _detect(buf, self.fs, cfg=self.cfg.qrs)
+        # QRS shapes judged against the buffer's beats (the offline call uses 128 around each)
+        st = _signal_stages(buf, self.fs, self.cfg, self.quality)
+        r, vf, ectopic, ok = st.r, st.vf, st.ectopic, st.readable
         edge = len(buf) if final else len(buf) - int(self.MARGIN_S * self.fs)
         vf_events = self._vf_events(vf, edge, final)
         lo = max(self.done_until - self.start, int(0.5 * self.fs) if self.start else 0)
-        # QRS shapes judged against the buffer's beats (the offline call uses 128 around each)
-        shapes = _beat_shapes(buf, self.fs, r, self.cfg)  # once, for the shapes and the quality
-        ectopic = ventricular_beats(buf, self.fs, r, self.cfg, shapes=shapes)
-        corr = beat_agreement(shapes) if shapes is not None else np.full(len(r), np.nan)
         keep = (r >= lo) & (r < edge)
-        ok = segment_quality(buf, self.fs, r, self.quality, beat_corr=corr)
         seg = int(SEGMENT_S * self.fs)
         bad = [((self.start + int(a)) / self.fs, (self.start + min(int(b), len(buf))) / self.fs) for a, b in _runs(~ok) * seg]
         for a_s, b_s in bad:  # unreadable: its beats are dropped, its gap is no pause
