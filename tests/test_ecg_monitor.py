@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pytest
 from dataflow import T0
 
-from vitalgate.cloud_bridge.wire import Severity
+from vitalgate.cloud_bridge.wire import Ack, Severity
 from vitalgate.gateway.alerts import AlertEngine
 from vitalgate.gateway.daemon import StaticAttributor
 from vitalgate.gateway.ecg_monitor import MAX_STRIP_SAMPLES, EcgMonitor, _Stream
@@ -112,11 +112,68 @@ def test_unassigned_device_raises_nothing(tmp_path: Path) -> None:
     assert m.feed(samples()) == []
 
 
-def _frames(shared_data: Path, seconds: float, per: int = 73) -> list[EcgSamples]:
-    """Record 100 (360 Hz) as ECG frames of ``per`` samples with device timestamps from T0."""
+def test_af_seen_again_while_its_alert_is_open_updates_that_alert(tmp_path: Path) -> None:
+    """One resident, AF again (a new episode) while its alert is open or escalated: the same
+    alert is re-published, saying when, its state, escalation and strip kept; once acknowledged,
+    AF seen again raises a new alert. Another rule, or another resident, is its own alert."""
+    af = RhythmEvent(RhythmKind.AF, 40.0, 70.0, 0.9, ongoing=True, strip_mv=np.ones(3), fs_hz=130.0)
+    m, stream = monitor_with(tmp_path, [af])
+    (first,) = m.feed(samples())
+    m.engine.escalate(first.alert_id, "test", "no answer")
+    stream.events = [RhythmEvent(RhythmKind.AF, 400.0, 430.0, 0.9, ongoing=True)]
+    (again,) = m.feed(samples())
+    assert again.alert_id == first.alert_id
+    assert (again.state, again.escalation_level, again.ecg_strip) == ("escalated", 1, first.ecg_strip)
+    assert again.reason.startswith(first.reason)
+    assert again.reason.endswith("seen again from " + (T0 + timedelta(seconds=400)).strftime("%Y-%m-%d %H:%M UTC"))
+    stream.events = [RhythmEvent(RhythmKind.AF, 900.0, 930.0, 0.9, ongoing=True)]
+    (third,) = m.feed(samples())
+    assert third.alert_id == first.alert_id
+    assert third.reason.count("seen again") == 1  # the latest recurrence, not a growing list
+    assert [a.alert_id for a in m.engine.open_alerts()] == [first.alert_id]
+    stream.events = [RhythmEvent(RhythmKind.PAUSE, 950.0, 953.5, 0.99, detail="3.5 s")]
+    (pause,) = m.feed(samples())
+    assert pause.rule == "ecg_pause"
+    assert pause.alert_id != first.alert_id
+    other = DeviceIdentity("D1:00:00:00:00:06", model="Polar H10")
+    m.attributor = StaticAttributor({STRAP.address: "r-005", other.address: "r-006"})
+    m.streams[(other.address, "ecg")] = _Stream(ScriptedStream([af]), T0)
+    (theirs,) = m.feed(EcgSamples(other, 130.0, (1, 2, 3), T0))
+    assert (theirs.resident, theirs.rule) == ("r-006", "ecg_af")
+    assert theirs.alert_id != first.alert_id
+    m.engine.acknowledge(Ack(alert_id=first.alert_id, by="hm-1", at=T0 + timedelta(minutes=20)))
+    stream.events = [RhythmEvent(RhythmKind.AF, 2000.0, 2030.0, 0.9, ongoing=True)]
+    (new,) = m.feed(samples())
+    assert new.alert_id != first.alert_id
+    assert "seen again" not in new.reason
+
+
+def test_a_link_lost_during_af_raises_one_alert(tmp_path: Path, shared_data: Path) -> None:
+    """Record 201 (AF from its start to 378 s) from a patch whose link drops for a minute at
+    150 s: the screening restarts after the loss and finds the AF again, which updates the open
+    alert instead of raising a second one for the same resident."""
+    engine = AlertEngine("hut7", "gw-a", tmp_path / "alerts.sqlite", now=lambda: T0 + timedelta(minutes=5))
+    m = EcgMonitor(engine, StaticAttributor({STRAP.address: "r-005"}))
+    frames = _frames(shared_data, 360.0, record="201")
+    lost = 60.0
+    alerts = []
+    for f in frames:
+        offset = (f.first_sample_at - T0).total_seconds()
+        if 150.0 <= offset < 150.0 + lost:
+            continue  # the link is down; the patch's buffer is lost
+        alerts += m.feed(f)
+    af = [a for a in alerts if a.rule == "ecg_af"]
+    assert len(af) == 2  # raised, then re-published once the new stream saw the AF
+    assert af[0].alert_id == af[1].alert_id
+    assert "seen again from" in af[1].reason
+    assert len([a for a in engine.all_alerts() if a.rule == "ecg_af"]) == 1
+
+
+def _frames(shared_data: Path, seconds: float, per: int = 73, record: str = "100") -> list[EcgSamples]:
+    """A MITDB record (360 Hz) as ECG frames of ``per`` samples with device timestamps from T0."""
     from ecg_data import mitdb
 
-    x, fs, _, _ = mitdb(shared_data, "100")
+    x, fs, _, _ = mitdb(shared_data, record)
     uv = np.round(x[: int(seconds * fs)] * 1000).astype(int)
     return [EcgSamples(STRAP, fs, tuple(uv[i : i + per]), T0 + timedelta(seconds=i / fs))
             for i in range(0, len(uv) - per + 1, per)]

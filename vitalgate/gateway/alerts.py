@@ -238,5 +238,12 @@ class AlertEngine:
         rows = self.db.execute("SELECT payload FROM alerts WHERE state IN ('open', 'escalated') ORDER BY updated_at")
         return [Alert.model_validate_json(p) for (p,) in rows]
 
+    def open_alert_for(self, resident: str, rule: str) -> Alert | None:
+        """The newest alert of ``rule`` for ``resident`` not yet acknowledged (open or escalated)."""
+        row = self.db.execute(
+            "SELECT payload FROM alerts WHERE resident = ? AND rule = ? AND state IN ('open', 'escalated')"
+            " ORDER BY updated_at DESC, rowid DESC LIMIT 1", (resident, rule)).fetchone()
+        return Alert.model_validate_json(row[0]) if row else None
+
     def all_alerts(self) -> list[Alert]:
         return [Alert.model_validate_json(p) for (p,) in self.db.execute("SELECT payload FROM alerts ORDER BY rowid")]

@@ -6,7 +6,8 @@ sure of it (30 s of AF, half a window behind the newest beat); pauses, brady/tac
 frequent ectopy become alerts when they are complete; ECG unreadable for minutes (electrode off)
 becomes an informational alert while it lasts. Each carries the ECG strip it came from.
 The alerts go through the :class:`~vitalgate.gateway.alerts.AlertEngine` so they are
-acknowledged and escalated like the vitals alerts.
+acknowledged and escalated like the vitals alerts. A finding seen again while its alert is still
+unacknowledged re-publishes that alert (saying when) rather than raising a second one.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ RULES: dict[RhythmKind, tuple[str, Severity]] = {
     RhythmKind.UNREADABLE: ("ecg_unreadable", Severity.INFO),
 }
 MAX_STRIP_SAMPLES = 60_000
+#: What an open alert's reason gains when its finding is seen again (:meth:`EcgMonitor._again`).
+AGAIN = "; seen again from "
 #: An ECG frame that starts later than the previous one ended (device timestamps) by more than
 #: this (or 2 samples) follows lost frames: the lost samples are bridged, so the stream's clock
 #: stays the device's and an RR interval across them is no pause.
@@ -131,12 +134,29 @@ class EcgMonitor:
             if e.kind not in RULES or (e.kind is RhythmKind.AF and not e.ongoing):
                 continue  # AF is alerted when it starts; its end is logged
             who = self._resident(device, at)
-            if who is not None:
-                out.append(self.engine.record(self._alert(who, e, s.started, device)))
+            if who is None:
+                continue
+            alert = self._alert(who, e, s.started, device)
+            before = self.engine.open_alert_for(who, alert.rule)
+            if before is not None and before.alert_id != alert.alert_id:
+                alert = self._again(before, alert)
+            out.append(self.engine.record(alert))
         for e in events:
             if e.kind is RhythmKind.AF and not e.ongoing:
                 log.info("AF episode from %s ended after %.0f s", device.address, e.end_s - e.start_s)
         return out
+
+    @staticmethod
+    def _again(before: Alert, new: Alert) -> Alert:
+        """A new episode while the alert of the previous one is still unacknowledged: that alert
+        is re-published (same id, state, escalation clock and strip), its reason saying when the
+        rhythm was seen again, rather than a second alert for one resident and one finding (a
+        link lost for minutes during AF restarts the screening, which then reports it again)."""
+        base = before.reason.split(AGAIN)[0]
+        local = new.triggered_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        log.info("%s for %s seen again from %s: alert %s is still open, re-published", new.rule, new.resident,
+                 local, before.alert_id)
+        return before.model_copy(update={"reason": base[: 1024 - len(AGAIN + local)] + AGAIN + local})
 
     def _alert(self, resident: str, e: RhythmEvent, started: datetime, device: DeviceIdentity) -> Alert:
         rule, severity = RULES[e.kind]
