@@ -331,7 +331,8 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     else:
         usable = np.zeros(0, dtype=bool)
     if len(r) >= 2:
-        p_wave = episode_p_wave(np.diff(r, prepend=r[0] - len(x)) / fs, ectopic, lambda i: p_wave_windows(x, fs, r[i]))
+        p_wave = episode_p_wave(np.diff(r, prepend=r[0] - len(x)) / fs, ectopic, lambda i: p_wave_windows(x, fs, r[i]),
+                                fs, cfg)
         rr = screen_beats(r / fs, cfg, usable=usable, ectopic=ectopic, p_wave=p_wave)
     else:
         rr = screen_beats(np.zeros(0), cfg)
@@ -364,6 +365,12 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
 
 P_WINDOW_S = (0.30, 0.08)  # the P wave's place: from 300 to 80 ms before the R peak
 P_MIN_RR_S = 0.45  # after a shorter RR the previous beat's T wave is in that window
+#: The atrial activity before each QRS (:func:`p_wave_windows`): from 800 to 60 ms before the R,
+#: room for three flutter cycles. Flutter waves (atrial rate 200-400/min, cycles of 150-300 ms:
+#: typical flutter 250-330/min, ESC 2019 SVT guideline) are as locked to the QRS as P waves when
+#: conduction varies (2:1, 3:1, 4:1), but repeat without an isoelectric baseline between them.
+ATRIAL_WINDOW_S = (0.80, 0.06)
+FLUTTER_CYCLE_S = (0.15, 0.30)
 
 
 def _p_beats(rr_before_s: npt.NDArray[np.float64], ectopic: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
@@ -377,12 +384,18 @@ def _p_windows(y: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], 
     a, b = round(P_WINDOW_S[0] * fs), round(P_WINDOW_S[1] * fs)
     # Rows of y[r - a : r - b] gathered as whole windows (those starting before y: nan below).
     w = np.lib.stride_tricks.sliding_window_view(y, a - b)[np.maximum(r - a, 0)]
-    w -= w.mean(axis=1, keepdims=True)
-    if detrend and w.shape[1] > 1:
-        ramp = np.linspace(-1.0, 1.0, w.shape[1])
-        w -= np.outer(w @ ramp / (ramp @ ramp), ramp)
+    w = _detrended(w, detrend)
     w[r < a] = np.nan
     return np.asarray(w, dtype=np.float64)
+
+
+def _detrended(w: npt.NDArray[np.float64], linear: bool = True) -> npt.NDArray[np.float64]:
+    """Rows of ``w`` (a new array) with their mean removed, and their linear trend when ``linear``."""
+    w = w - w.mean(axis=1, keepdims=True)
+    if linear and w.shape[1] > 1:
+        ramp = np.linspace(-1.0, 1.0, w.shape[1])
+        w -= np.outer(w @ ramp / (ramp @ ramp), ramp)
+    return w
 
 
 def _locked_share(w: npt.NDArray[np.float64]) -> float:
@@ -399,22 +412,68 @@ def _locked_share(w: npt.NDArray[np.float64]) -> float:
 
 
 def p_wave_windows(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    """Per beat, its pre-QRS window for :func:`episode_p_wave`: local (each beat's own samples,
-    its baseline wander removed as a linear trend), so a stream and the offline call, given
-    the same beats, see the same windows."""
-    return _p_windows(np.asarray(x, dtype=np.float64), fs, r, detrend=True)
+    """Per beat, the ECG before its QRS (:data:`ATRIAL_WINDOW_S`) for :func:`episode_p_wave`, as
+    it is (``nan`` before the signal's start): the measures take their part of it and remove
+    its baseline themselves, so a stream and the offline call, given the same beats, see the
+    same windows."""
+    x = np.asarray(x, dtype=np.float64)
+    a, b = round(ATRIAL_WINDOW_S[0] * fs), round(ATRIAL_WINDOW_S[1] * fs)
+    if len(r) and r.min() >= a:
+        return np.asarray(np.lib.stride_tricks.sliding_window_view(x, a - b)[r - a], dtype=np.float64)
+    padded = np.concatenate([np.full(a, np.nan), x])
+    return np.asarray(np.lib.stride_tricks.sliding_window_view(padded, a - b)[np.clip(r, 0, len(x))], dtype=np.float64)
+
+
+def _p_part(rows: npt.NDArray[np.float64], fs: float) -> npt.NDArray[np.float64]:
+    """The P-wave windows (:data:`P_WINDOW_S`, trend removed) within :func:`p_wave_windows` rows."""
+    a = round(ATRIAL_WINDOW_S[0] * fs)
+    return _detrended(rows[:, a - round(P_WINDOW_S[0] * fs) : a - round(P_WINDOW_S[1] * fs)])
+
+
+def flutter_waves(rows: npt.NDArray[np.float64], fs: float) -> float:
+    """How much the atrial activity locked to the QRS repeats at a flutter cycle: from
+    :func:`p_wave_windows` rows (the supraventricular beats; those whose window is whole, trend
+    removed: the previous QRS and T wave, at varying places, fall out of the median), their median, and
+    its correlation with itself shifted by one and by two cycles (the smaller of the two, the
+    best cycle in :data:`FLUTTER_CYCLE_S`). Near 1 for the saw-tooth of flutter; a P wave, one
+    wave after an isoelectric baseline, does not repeat; f waves of AF average out. ``nan``
+    with fewer than 4 whole windows."""
+    rows = rows[np.isfinite(rows).all(axis=1)]
+    if len(rows) < 4:
+        return float("nan")
+    t = np.median(_detrended(rows), axis=0)
+    t -= t.mean()
+    n = len(t)
+    lag = np.correlate(t, t, "full")[n - 1 :]  # lag[k] = t[:-k] @ t[k:]
+    c = np.concatenate([[0.0], np.cumsum(t * t)])
+    k = np.arange(round(FLUTTER_CYCLE_S[0] * fs), round(FLUTTER_CYCLE_S[1] * fs) + 1)
+    k = k[n - 2 * k >= round(0.1 * fs)]  # two cycles and 100 ms of overlap
+    if len(k) == 0:
+        return float("nan")
+
+    def corr(k: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        return np.asarray(lag[k] / np.sqrt(np.maximum(c[n - k] * (c[n] - c[k]), 1e-24)), dtype=np.float64)
+
+    return float(np.max(np.minimum(corr(k), corr(2 * k))))
 
 
 def episode_p_wave(rr_before_s: npt.NDArray[np.float64], ectopic: npt.NDArray[np.bool_],
-                   windows: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float64]]) -> Callable[[int, int], float]:
+                   windows: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float64]],
+                   fs: float, cfg: RhythmConfig = DEFAULT) -> Callable[[int, int], float]:
     """``p_wave(i, j)`` for :func:`~vitalgate.signal.rhythm.screen_beats`: the P-wave share of
-    beats ``i`` to ``j - 1`` (the energy of their mean window over the windows' mean energy),
+    beats ``i`` to ``j - 1`` (the energy of their mean P window over the windows' mean energy),
     from ``windows(beat indices)`` (:func:`p_wave_windows` rows), only for the episodes that
-    need it."""
+    need it; ``nan`` (no veto) when the locked waves are flutter waves (:func:`flutter_waves`
+    at least ``af_flutter_waves``)."""
     def p_wave(i: int, j: int) -> float:
-        idx = np.arange(i, j)
-        idx = idx[_p_beats(rr_before_s[i:j], ectopic[i:j])]
-        return _locked_share(windows(idx)) if len(idx) >= 4 else float("nan")
+        idx = np.arange(i, j)[~ectopic[i:j]]
+        p = _p_beats(rr_before_s[idx], ectopic[idx])
+        if p.sum() < 4:
+            return float("nan")
+        rows = windows(idx)
+        if flutter_waves(rows, fs) >= cfg.af_flutter_waves:
+            return float("nan")
+        return _locked_share(_p_part(rows[p], fs))
     return p_wave
 
 
@@ -490,7 +549,8 @@ def _short_record_af(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.in
     """AF over a short recording, decided once for the whole record: irregular successive RR
     changes, the Petrenas irregularity and bigeminy measure over the record, and no P wave
     locked to the QRS (:func:`p_wave_agreement`; not asked when the rhythm is very irregular:
-    at fast irregular rates the previous beat's T wave falls in the P window). ``(1, 2)`` from
+    at fast irregular rates the previous beat's T wave falls in the P window; locked waves that
+    repeat at a flutter cycle are flutter waves, :func:`flutter_waves`). ``(1, 2)`` from
     the first to the last usable beat, or ``(0, 2)``."""
     rr = np.diff(r) / fs
     ok = usable & (rr > 0.2) & (rr < cfg.pause_s)
@@ -499,8 +559,10 @@ def _short_record_af(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.in
     none = np.zeros((0, 2), dtype=np.int64)
     if not (share >= cfg.short_af_share and irregularity > cfg.short_af_irregularity and bigeminy >= cfg.af_bigeminy):
         return none
-    if not irregularity > cfg.short_af_no_p_check and p_wave_agreement(x, fs, r, ectopic) >= cfg.short_p_agreement:
-        return none  # (nan, too few beats to tell: no P wave found)
+    # (nan, too few beats to tell: no P wave found)
+    locked = not irregularity > cfg.short_af_no_p_check and p_wave_agreement(x, fs, r, ectopic) >= cfg.short_p_agreement
+    if locked and not flutter_waves(p_wave_windows(x, fs, r[~ectopic]), fs) >= cfg.af_flutter_waves:
+        return none  # a P wave before each QRS, not flutter waves
     idx = np.flatnonzero(ok)
     return np.array([[r[idx[0]], r[idx[-1] + 1]]], dtype=np.int64)
 

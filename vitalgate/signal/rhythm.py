@@ -70,6 +70,15 @@ class RhythmConfig:
     # other rhythms 0.26-0.91; cinc2017 whole records: AF 3 of 149 >= 0.6 (6 >= 0.5), normal
     # 95 of 300, other rhythms 31 of 117. Above 1: off.
     af_p_wave_veto: float = 0.6
+    # ECG only: waves locked to the QRS that repeat at a flutter cycle (150-300 ms) are flutter
+    # waves, not P waves: no veto (long recordings) and no P wave (short ones) when their
+    # periodicity (:func:`vitalgate.signal.ecg.flutter_waves`) is at least this. Without it,
+    # flutter with varying conduction (2:1-4:1) was taken for sinus rhythm with ectopy.
+    # Synthetic flutter (saw-tooth of 0.15 mV, cycles 170-280 ms, 2:1-4:1): 0.76-0.88.
+    # MITDB 60-s pieces of every reference rhythm <= 0.67 (sinus), AFIB <= 0.14, the
+    # flutter of 202/203 <= 0.07 (its waves not locked); cinc2017: normal <= 0.67, other
+    # <= 0.62, AF 1 of 150 >= 0.7. Above 1: off.
+    af_flutter_waves: float = 0.7
     # Short recordings (a handheld device's 9-60 s): one decision for the whole record, as the
     # averager (time constant 50 beats) does not settle on 10-60 beats. Set on the even-numbered
     # cinc2017 records (300 of 600; the odd ones held out), rounded inside the plateau:

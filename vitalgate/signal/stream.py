@@ -35,8 +35,10 @@ class _RhythmTracker:
     at its newest edge). Other events are reported once, when complete.
     """
 
-    def __init__(self, config: RhythmConfig, max_beats: int = 1200, end_after_s: float = 60.0) -> None:
+    def __init__(self, config: RhythmConfig, max_beats: int = 1200, end_after_s: float = 60.0,
+                 fs: float = 0.0) -> None:
         self.cfg = config
+        self.fs = fs  # ECG only: the sampling rate of the P-wave windows
         self.end_after_s = end_after_s
         self.beats: deque[float] = deque(maxlen=max_beats)
         self.ectopic: deque[bool] = deque(maxlen=max_beats)  # ventricular by QRS shape (ECG only)
@@ -76,7 +78,7 @@ class _RhythmTracker:
         if len(self.p_windows) == len(t):  # every beat has its window: an ECG stream
             rows = list(self.p_windows)
             p_wave = episode_p_wave(np.diff(t, prepend=t[0] - 1.0), ectopic_all,
-                                    lambda idx: np.array([rows[i] for i in idx]))
+                                    lambda idx: np.array([rows[i] for i in idx]), self.fs, self.cfg)
         self.gaps = [g for g in self.gaps if g[1] > t[0]]  # bounded: only what the beats span
         usable = np.ones(len(t) - 1, dtype=bool)
         for a, b in self.gaps:  # per gap, vectorised over the intervals
@@ -173,7 +175,7 @@ class EcgStream:
         self.start = 0  # absolute index of buffer[0]
         self.pending = 0
         self.done_until = 0  # absolute index up to which beats are final
-        self.tracker = _RhythmTracker(self.cfg)
+        self.tracker = _RhythmTracker(self.cfg, fs=self.fs)
         self.r_peaks: deque[int] = deque(maxlen=20_000)
         self.vf_until = -1e9  # end of the VF episode last reported (s)
         self.unreadable: tuple[float, float] | None = None  # the latest unreadable stretch (s)
