@@ -119,14 +119,15 @@ def test_home_device_recordings(shared_data: Path) -> None:
     fp = sum(v for (lab, c), v in calls.items() if c == "A" and lab != "A")
     fn = n["A"] - tp
     f1 = 2 * tp / (2 * tp + fp + fn)
-    # measured: F1 0.831 (even half 0.787, odd 0.869), normal called AF 0.7 %, other rhythm
-    # called AF 3.3 %, noisy called AF 3/30, unreadable: noisy 11/30, normal 3, AF 1 — F1 and
-    # noisy short of the goals (0.90, none); see docs/ecg-screening.md
-    assert f1 >= 0.825
+    # measured: F1 0.834 (even half 0.794, odd 0.869), normal called AF 0.7 %, other rhythm
+    # called AF 3.3 %, noisy called AF 2/30, unreadable: noisy 14/30 (11 before the
+    # between-beats noise), normal 3, AF 1 — F1 and noisy short of the goals (0.90, none); see
+    # docs/ecg-screening.md
+    assert f1 >= 0.83
     assert calls.get(("N", "A"), 0) / n["N"] <= 0.01
     assert calls.get(("O", "A"), 0) / n["O"] <= 0.04
-    assert calls.get(("~", "A"), 0) <= 3
-    assert calls.get(("~", "~"), 0) >= 11
+    assert calls.get(("~", "A"), 0) <= 2
+    assert calls.get(("~", "~"), 0) >= 13
     assert calls.get(("N", "~"), 0) + calls.get(("A", "~"), 0) + calls.get(("O", "~"), 0) <= 4
 
 

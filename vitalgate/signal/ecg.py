@@ -36,6 +36,7 @@ from vitalgate.signal.rhythm import (
 )
 
 SEGMENT_S = 5.0
+TEMPLATE_BLOCK = 64  # beats per QRS template (the median shape of the on-time beats around them)
 MAX_STRIP_S = 30.0
 
 
@@ -71,15 +72,20 @@ class EcgScreening:
 
 def segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray[np.int64],
                     q: QualityConfig | None = None, xd: npt.NDArray[np.float64] | None = None,
-                    beat_corr: npt.NDArray[np.float64] | None = None) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
-    """Per 5-s segment: ``(readable, quality index)`` (vectorised over segments; the index as
-    :attr:`EcgScreening.sqi`). ``xd``: ``decimate(x, decimation(fs))`` when the caller has it
+                    beat_corr: npt.NDArray[np.float64] | None = None,
+                    qrs_slope: npt.NDArray[np.float64] | None = None,
+                    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per 5-s segment: ``(readable, quality index, noise)`` (vectorised over segments; the
+    index as :attr:`EcgScreening.sqi`; noise: the RMS slope of the ECG between the beats over
+    the steepest slope of their QRS template, ``nan`` without beats). ``xd``: ``decimate(x, decimation(fs))`` when the caller has it
     already; ``beat_corr``: per beat, the correlation of its QRS with its template
-    (:func:`beat_agreement`; computed when not given)."""
+    (:func:`beat_agreement`), ``qrs_slope``: per beat, the steepest slope of its template
+    (:func:`template_slope`); both computed when not given."""
     q = q or QualityConfig()
-    if beat_corr is None:
+    if beat_corr is None or qrs_slope is None:
         shapes = _beat_shapes(x, fs, r_peaks, DEFAULT, xd)
         beat_corr = beat_agreement(shapes) if shapes is not None else np.full(len(r_peaks), np.nan)
+        qrs_slope = template_slope(shapes) if shapes is not None else np.full(len(r_peaks), np.nan)
     seg = int(SEGMENT_S * fs)
     n_seg = max(1, int(np.ceil(len(x) / seg)))
     # Judged at 100-200 Hz, as the QRS detection: block means of the signal, the segment of each
@@ -119,12 +125,53 @@ def segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray[
         spiky |= agree >= q.kurtosis_rescue_corr
         spiky &= agree >= q.min_beat_corr  # (nan, a segment without beats: unreadable)
     ok = (p2p >= q.flat_mv) & ~clipped & spiky
+    with np.errstate(all="ignore"):
+        noise = (_between_beats_slope(fd, r_peaks // k, round(0.1 * fs / k), starts, n_in)
+                 / _segment_medians(qrs_slope, np.minimum(r_peaks // seg, n_seg - 1), n_seg))
+    ok &= ~(noise > q.max_noise_slope)  # (nan: not judged)
     ok &= (bpm >= q.min_bpm) & (bpm <= q.max_bpm)
     short_last = lengths[-1] < 2 * fs  # too little to judge: inherit its neighbour
     if short_last and n_seg > 1:
         ok[-1] = ok[-2]
         agree[-1] = agree[-2]
-    return np.asarray(ok), np.where(ok, agree, 0.0)
+        noise[-1] = noise[-2]
+    return np.asarray(ok), np.where(ok, agree, 0.0), np.asarray(noise, dtype=np.float64)
+
+
+def _between_beats_slope(fd: npt.NDArray[np.float64], rd: npt.NDArray[np.int64], h: int,
+                         starts: npt.NDArray[np.int64], n_in: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Per segment (``starts``, ``n_in`` samples each): the RMS slope (per sample) of ``fd``
+    outside +-``h`` samples of the beats ``rd`` (sorted samples of ``fd``), ``0`` where none is.
+    Between beats an ECG changes slowly (P and T waves, baseline); noise changes as fast as a
+    QRS. Each segment's squared slopes less those of its beats' windows (gathered as rows; a
+    window across a segment edge split there)."""
+    n, w = len(fd), 2 * h + 1
+    if n < 2:
+        return np.zeros(len(starts))
+    s = np.empty(n + w)  # s[j]: (fd[j] - fd[j - 1]) ** 2, zero past the end (windows cut there)
+    s[0] = 0.0
+    s[n:] = 0.0
+    np.subtract(fd[1:], fd[:-1], out=s[1:n])
+    np.multiply(s[1:n], s[1:n], out=s[1:n])
+    energy = np.add.reduceat(s[:n], starts)
+    if len(rd):
+        a, b = np.clip(rd - h, 0, n), np.clip(rd + h + 1, 0, n)
+        a[1:] = np.maximum(a[1:], b[:-1])  # (beats closer than 2 h: their windows not counted twice)
+        b = np.maximum(a, b)
+        sa = np.searchsorted(starts, a, side="right") - 1  # a window spans at most two segments
+        mid = np.minimum(b, np.append(starts[1:], n)[sa])
+        rows = np.lib.stride_tricks.sliding_window_view(s, w)[a]
+        first = rows @ np.ones(w)
+        rest = np.zeros(len(a))
+        cut = np.flatnonzero((b - a < w) | (mid < b))  # the few windows cut short or split
+        if len(cut):
+            col = np.arange(w)
+            first[cut] = (rows[cut] * (col < (mid - a)[cut, None])).sum(axis=1)
+            rest[cut] = (rows[cut] * (col < (b - a)[cut, None])).sum(axis=1) - first[cut]
+        n_seg, sb = len(starts), np.minimum(sa + 1, len(starts) - 1)
+        energy -= np.bincount(sa, first, minlength=n_seg) + np.bincount(sb, rest, minlength=n_seg)
+        n_in = n_in - np.bincount(sa, mid - a, minlength=n_seg) - np.bincount(sb, b - mid, minlength=n_seg)
+    return np.asarray(np.sqrt(np.maximum(energy, 0.0) / np.maximum(n_in, 1.0)), dtype=np.float64)
 
 
 def _segment_medians(v: npt.NDArray[np.float64], seg_of: npt.NDArray[np.int64], n_seg: int) -> npt.NDArray[np.float64]:
@@ -167,9 +214,9 @@ def _beat_shapes(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64]
     # The template is the median shape of the beats that did not come early: in bigeminy half
     # the beats are premature ventricular ones, and they must not shape the template.
     rr_before = np.diff(r, prepend=r[0] - np.median(np.diff(r))).astype(np.float64)
-    blocks, block_rr = _block_templates(w, rr_before, cfg.premature_rr)
-    template = np.repeat(blocks, 64, axis=0)[: len(w)]
-    local_rr = np.repeat(block_rr, 64)[: len(w)]
+    blocks, block_rr = _block_templates(w, rr_before, cfg.premature_rr, TEMPLATE_BLOCK)
+    template = np.repeat(blocks, TEMPLATE_BLOCK, axis=0)[: len(w)]
+    local_rr = np.repeat(block_rr, TEMPLATE_BLOCK)[: len(w)]
     return w, template, rr_before, local_rr
 
 
@@ -179,6 +226,15 @@ def beat_agreement(shapes: Shapes) -> npt.NDArray[np.float64]:
     norm = np.sqrt((w * w).sum(axis=1) * (template * template).sum(axis=1))
     with np.errstate(all="ignore"):
         return np.asarray(np.where(norm > 1e-12, (w * template).sum(axis=1) / norm, np.nan), dtype=np.float64)
+
+
+def template_slope(shapes: Shapes) -> npt.NDArray[np.float64]:
+    """Per beat: the steepest slope (per sample, at 100-200 Hz) of its template, the median
+    shape of the on-time beats around it: how fast the ECG changes in a QRS."""
+    t = shapes[1][::TEMPLATE_BLOCK]  # (one template per block of beats, repeated)
+    if t.shape[1] < 2:
+        return np.full(len(shapes[1]), np.nan)
+    return np.repeat(np.abs(np.diff(t, axis=1)).max(axis=1), TEMPLATE_BLOCK)[: len(shapes[1])]
 
 
 def ventricular_beats(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64],
@@ -272,6 +328,7 @@ class _Stages:
     ectopic: npt.NDArray[np.bool_]
     readable: npt.NDArray[np.bool_]
     sqi: npt.NDArray[np.float64]
+    noise: npt.NDArray[np.float64]  # per segment, the between-beats slope ratio (segment_quality)
 
 
 def _signal_stages(x: npt.NDArray[np.float64], fs: float, cfg: RhythmConfig, quality: QualityConfig) -> _Stages:
@@ -279,8 +336,9 @@ def _signal_stages(x: npt.NDArray[np.float64], fs: float, cfg: RhythmConfig, qua
     r, vf = _detect(x, fs, xd, cfg.qrs)
     shapes = _beat_shapes(x, fs, r, cfg, xd)
     corr = beat_agreement(shapes) if shapes is not None else np.full(len(r), np.nan)
-    readable, sqi = segment_quality(x, fs, r, quality, xd, corr) if len(x) else (np.zeros(0, dtype=bool), np.zeros(0))
-    return _Stages(r, vf, ventricular_beats(x, fs, r, cfg, xd, shapes), readable, sqi)
+    slope = template_slope(shapes) if shapes is not None else np.full(len(r), np.nan)
+    readable, sqi, noise = segment_quality(x, fs, r, quality, xd, corr, slope) if len(x) else (np.zeros(0, dtype=bool), np.zeros(0), np.zeros(0))
+    return _Stages(r, vf, ventricular_beats(x, fs, r, cfg, xd, shapes), readable, sqi, noise)
 
 
 def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None,
@@ -314,7 +372,7 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
         st = _signal_stages(x[w0:w1], fs, cfg, quality)
         core = (st.r >= a - w0) & (st.r < b - w0)
         s0, s1 = (a - w0) // seg, (a - w0) // seg + -(-(b - a) // seg)  # the core's segments
-        parts.append(_Stages(st.r[core] + w0, np.clip(st.vf + w0, a, b), st.ectopic[core], st.readable[s0:s1], st.sqi[s0:s1]))
+        parts.append(_Stages(st.r[core] + w0, np.clip(st.vf + w0, a, b), st.ectopic[core], st.readable[s0:s1], st.sqi[s0:s1], st.noise[s0:s1]))
     r, ectopic = np.concatenate([p.r for p in parts]), np.concatenate([p.ectopic for p in parts])
     if len(parts) > 1:  # a QRS at a seam may be placed by both blocks
         once = seam_duplicates(r, fs, cfg.qrs)
