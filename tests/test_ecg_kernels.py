@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from vitalgate.signal import _numeric
-from vitalgate.signal.ecg import _block_templates, _segment_medians
+from vitalgate.signal.ecg import (
+    _between_beats_slope,
+    _block_templates,
+    _segment_first,
+    _segment_medians,
+)
 from vitalgate.signal.qrs import _running_quantile, moving_average, moving_average_rows
 
 
@@ -106,3 +111,28 @@ def test_segment_medians_match_np_median() -> None:
     seg = rng.integers(0, 40, size=300)
     want = [np.median(v[(seg == s) & np.isfinite(v)]) if ((seg == s) & np.isfinite(v)).any() else np.nan for s in range(45)]
     assert np.array_equal(_segment_medians(v, seg, 45), np.array(want), equal_nan=True)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_between_beats_slope_matches_a_mask(seed: int) -> None:
+    """Windows at the ends, across segment edges and overlapping (beats closer than 2 h)."""
+    rng = np.random.default_rng(seed)
+    n, h, seg = 3000 + seed * 7, 10, 500
+    fd = rng.normal(size=n)
+    rd = np.unique(np.concatenate([[0, 3, n - 2, n - 1], np.arange(495, 510, 7), rng.integers(0, n, size=25)]))
+    starts = np.arange(0, n, seg)
+    n_in = np.diff(np.append(starts, n)).astype(np.float64)
+    near = np.zeros(n, dtype=bool)
+    for r in rd:
+        near[max(0, r - h) : r + h + 1] = True
+    d = np.diff(fd, prepend=fd[0]) ** 2
+    want = [np.sqrt(d[a:b][~near[a:b]].mean()) if (~near[a:b]).any() else 0.0 for a, b in zip(starts, np.append(starts[1:], n), strict=True)]
+    got = _between_beats_slope(fd, rd, h, starts, n_in, out=np.empty(n))
+    assert np.allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_segment_first_takes_each_segments_first_beat() -> None:
+    r = np.array([3, 7, 12, 31, 32])
+    v = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert np.array_equal(_segment_first(v, r, 10, 4), [1.0, 3.0, np.nan, 4.0], equal_nan=True)
+    assert np.isnan(_segment_first(v[:0], r[:0], 10, 2)).all()

@@ -126,8 +126,8 @@ def segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray[
         spiky &= agree >= q.min_beat_corr  # (nan, a segment without beats: unreadable)
     ok = (p2p >= q.flat_mv) & ~clipped & spiky
     with np.errstate(all="ignore"):
-        noise = (_between_beats_slope(fd, r_peaks // k, round(0.1 * fs / k), starts, n_in)
-                 / _segment_medians(qrs_slope, np.minimum(r_peaks // seg, n_seg - 1), n_seg))
+        noise = (_between_beats_slope(fd, r_peaks // k, round(0.1 * fs / k), starts, n_in, out=buf)
+                 / _segment_first(qrs_slope, r_peaks, seg, n_seg))
     ok &= ~(noise > q.max_noise_slope)  # (nan: not judged)
     ok &= (bpm >= q.min_bpm) & (bpm <= q.max_bpm)
     short_last = lengths[-1] < 2 * fs  # too little to judge: inherit its neighbour
@@ -139,39 +139,60 @@ def segment_quality(x: npt.NDArray[np.float64], fs: float, r_peaks: npt.NDArray[
 
 
 def _between_beats_slope(fd: npt.NDArray[np.float64], rd: npt.NDArray[np.int64], h: int,
-                         starts: npt.NDArray[np.int64], n_in: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+                         starts: npt.NDArray[np.int64], n_in: npt.NDArray[np.float64],
+                         out: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.float64]:
     """Per segment (``starts``, ``n_in`` samples each): the RMS slope (per sample) of ``fd``
     outside +-``h`` samples of the beats ``rd`` (sorted samples of ``fd``), ``0`` where none is.
     Between beats an ECG changes slowly (P and T waves, baseline); noise changes as fast as a
-    QRS. Each segment's squared slopes less those of its beats' windows (gathered as rows; a
-    window across a segment edge split there)."""
+    QRS. Each segment's squared slopes less those of its beats' windows (gathered as rows; the
+    few windows cut short or across a segment edge handled apart). ``out``: a scratch array of
+    ``len(fd)`` (a fresh one costs its page faults)."""
     n, w = len(fd), 2 * h + 1
-    if n < 2:
+    if n < max(2, w):
         return np.zeros(len(starts))
-    s = np.empty(n + w)  # s[j]: (fd[j] - fd[j - 1]) ** 2, zero past the end (windows cut there)
+    s = np.empty(n) if out is None else out  # s[j]: (fd[j] - fd[j - 1]) ** 2
     s[0] = 0.0
-    s[n:] = 0.0
-    np.subtract(fd[1:], fd[:-1], out=s[1:n])
-    np.multiply(s[1:n], s[1:n], out=s[1:n])
-    energy = np.add.reduceat(s[:n], starts)
+    np.subtract(fd[1:], fd[:-1], out=s[1:])
+    np.square(s, out=s)
+    energy = np.add.reduceat(s, starts)
     if len(rd):
         a, b = np.clip(rd - h, 0, n), np.clip(rd + h + 1, 0, n)
-        a[1:] = np.maximum(a[1:], b[:-1])  # (beats closer than 2 h: their windows not counted twice)
-        b = np.maximum(a, b)
-        sa = np.searchsorted(starts, a, side="right") - 1  # a window spans at most two segments
-        mid = np.minimum(b, np.append(starts[1:], n)[sa])
-        rows = np.lib.stride_tricks.sliding_window_view(s, w)[a]
-        first = rows @ np.ones(w)
-        rest = np.zeros(len(a))
-        cut = np.flatnonzero((b - a < w) | (mid < b))  # the few windows cut short or split
+        if len(a) > 1 and np.diff(rd).min() < w:  # (beats closer than 2 h: windows not counted twice)
+            a[1:] = np.maximum(a[1:], b[:-1])
+            b = np.maximum(a, b)
+        sa = np.searchsorted(starts, a, side="right") - 1  # the segment a window starts in
+        ra = np.minimum(a, n - w)  # each window's row of w samples (the last ones end at n)
+        rows = np.lib.stride_tricks.sliding_window_view(s, w)[ra]
+        inside = rows @ np.ones(w)
+        n_seg = len(starts)
+        ends = np.append(starts[1:], n)
+        cut = np.flatnonzero((b - a < w) | (b > ends[sa]))  # cut short, or across a segment edge
         if len(cut):
-            col = np.arange(w)
-            first[cut] = (rows[cut] * (col < (mid - a)[cut, None])).sum(axis=1)
-            rest[cut] = (rows[cut] * (col < (b - a)[cut, None])).sum(axis=1) - first[cut]
-        n_seg, sb = len(starts), np.minimum(sa + 1, len(starts) - 1)
-        energy -= np.bincount(sa, first, minlength=n_seg) + np.bincount(sb, rest, minlength=n_seg)
-        n_in = n_in - np.bincount(sa, mid - a, minlength=n_seg) - np.bincount(sb, b - mid, minlength=n_seg)
+            col = np.arange(w)[None, :]
+            lo, hi = (a - ra)[cut, None], (b - ra)[cut, None]
+            inside[cut] = (rows[cut] * ((col >= lo) & (col < hi))).sum(axis=1)
+            over = np.flatnonzero(b[cut] > ends[sa[cut]])
+            if len(over):  # the part past the edge belongs to the next segment
+                c = cut[over]
+                edge = ends[sa[c]]
+                past = (rows[c] * ((col >= (edge - ra[c])[:, None]) & (col < hi[over]))).sum(axis=1)
+                np.add.at(energy, sa[c], past)
+                np.subtract.at(energy, sa[c] + 1, past)
+                moved = np.bincount(sa[c], b[c] - edge, minlength=n_seg)
+                n_in = n_in + moved - np.roll(moved, 1)
+        energy -= np.bincount(sa, inside, minlength=n_seg)
+        n_in = n_in - np.bincount(sa, b - a, minlength=n_seg)
     return np.asarray(np.sqrt(np.maximum(energy, 0.0) / np.maximum(n_in, 1.0)), dtype=np.float64)
+
+
+def _segment_first(v: npt.NDArray[np.float64], r_peaks: npt.NDArray[np.int64], seg: int, n_seg: int) -> npt.NDArray[np.float64]:
+    """Per segment of ``seg`` samples (the last one to the end): ``v`` of its first beat
+    (``r_peaks`` sorted), ``nan`` for a segment without beats."""
+    if not len(r_peaks):
+        return np.full(n_seg, np.nan)
+    first = np.searchsorted(r_peaks, np.arange(n_seg) * seg)
+    has = np.append(first[1:], len(r_peaks)) > first
+    return np.where(has, v[np.minimum(first, len(v) - 1)], np.nan)
 
 
 def _segment_medians(v: npt.NDArray[np.float64], seg_of: npt.NDArray[np.int64], n_seg: int) -> npt.NDArray[np.float64]:

@@ -45,8 +45,9 @@ class QualityConfig:
     # normal 0 -> 2 of 166; 0.7 / 1.0: noisy 7 / 5, normal 3 / 1); MITDB 30-s pieces <= 0.56:
     max_qrst_residual: float = 0.8  # above it the recording is unreadable: the "beats" are noise
     # Noise between the beats (per segment): the RMS slope of the 0.5-40 Hz ECG outside +-100 ms
-    # of the beats over the steepest slope of the beats' QRS template (segment median). P and T
-    # waves and baseline wander change slowly, electrode and muscle noise as fast as a QRS.
+    # of the beats over the steepest slope of the QRS template (that of the segment's first
+    # beat). P and T waves and baseline wander change slowly, electrode and muscle noise as fast
+    # as a QRS.
     # cinc2017 segments: normal, AF, other median 0.04-0.05, 99th percentile 0.18-0.31; noisy
     # median 0.21-0.27. Set on the even-numbered cinc2017 records (0.25 / 0.3 / 0.35 / 0.4:
     # noisy unreadable 10 / 10 / 9 / 8 of 17, F1 0.794 / 0.794 / 0.794 / 0.787; 0.3 lost one AF
