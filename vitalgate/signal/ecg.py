@@ -545,15 +545,27 @@ def episode_p_wave(rr_before_s: npt.NDArray[np.float64], ectopic: npt.NDArray[np
     need it; ``nan`` (no veto) when the locked waves are flutter waves (:func:`flutter_waves`
     at least ``af_flutter_waves``)."""
     def p_wave(i: int, j: int) -> float:
-        idx = np.arange(i, j)[~ectopic[i:j]]
+        idx = _spread(np.arange(i, j)[~ectopic[i:j]])
         p = _p_beats(rr_before_s[idx], ectopic[idx])
         if p.sum() < 4:
             return float("nan")
-        rows = windows(idx)
-        if flutter_waves(rows, fs) >= cfg.af_flutter_waves:
-            return float("nan")
-        return _locked_share(_p_part(rows[p], fs))
+        share = _locked_share(_p_part(windows(idx[p]), fs))
+        if share >= cfg.af_p_wave_veto and flutter_waves(windows(idx), fs) >= cfg.af_flutter_waves:
+            return float("nan")  # (only asked where the veto would apply)
+        return share
     return p_wave
+
+
+#: The P-wave measures of an episode look at this many of its beats at most, spread evenly over
+#: it (a share or a median template of a thousand beats is as sure as of a day's; an AF episode
+#: of hours would otherwise gather hundreds of MB of windows).
+P_MAX_BEATS = 1000
+
+
+def _spread(idx: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    if len(idx) <= P_MAX_BEATS:
+        return idx
+    return np.asarray(idx[np.linspace(0, len(idx) - 1, P_MAX_BEATS).round().astype(np.int64)], dtype=np.int64)
 
 
 def p_wave_agreement(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64],
