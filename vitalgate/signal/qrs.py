@@ -848,7 +848,7 @@ def _track(beats: npt.NDArray[np.int64], pos: npt.NDArray[np.int64], e: npt.NDAr
     nr = len(s)
     half = round(0.1 * fs)
     seg = np.arange(-half, half + 1)
-    tpl = np.sort(f[np.clip(beats[near][:, :, None] + seg[None, None, :], 0, len(f) - 1)], axis=1)
+    tpl = np.sort(np.take(f, beats[near][:, :, None] + seg[None, None, :], mode="clip"), axis=1)
     tpl = tpl[:, 7] + tpl[:, 8]  # twice the median of 16 (the scale does not matter)
     tpl -= tpl.mean(axis=1, keepdims=True)
     tpl /= np.maximum(np.sqrt(np.einsum("ij,ij->i", tpl, tpl)), 1e-12)[:, None]
@@ -858,11 +858,12 @@ def _track(beats: npt.NDArray[np.int64], pos: npt.NDArray[np.int64], e: npt.NDAr
     refr = max(1, round(cfg.refractory_s * fs))
     dmax = round(2.0 * fs)
     a_l, a_r = beats[s - 1], beats[t]
-    run = np.searchsorted(a_l, pos, side="right") - 1
-    rc = np.maximum(run, 0)
-    ok = (run >= 0) & (pos > a_l[rc] + refr) & (pos < a_r[rc] - refr)
-    ok &= e[pos] >= cfg.track_min_height * lev[rc]
-    p, pr = _r_of(f, pos[ok], fs), run[ok]
+    i0 = np.searchsorted(pos, a_l + refr, side="right")
+    cnt = np.maximum(np.searchsorted(pos, a_r - refr, side="left") - i0, 0)
+    pr = np.repeat(np.arange(nr), cnt)
+    p = pos[np.arange(len(pr)) + np.repeat(i0 - (np.cumsum(cnt) - cnt), cnt)]
+    ok = e[p] >= cfg.track_min_height * lev[pr]
+    p, pr = _r_of(f, p[ok], fs), pr[ok]
     ok = (p > a_l[pr] + refr) & (p < a_r[pr] - refr)
     p, pr = p[ok], pr[ok]
     inrun = np.repeat(np.arange(nr), t - s)
@@ -880,13 +881,20 @@ def _track(beats: npt.NDArray[np.int64], pos: npt.NDArray[np.int64], e: npt.NDAr
     anchor, current = kind == 2, kind == 1
     # Scores: shape, height, the detector's choice.
     lag = round(0.04 * fs)
-    idx = r[:, None, None] + np.arange(-lag, lag + 1, 2)[None, :, None] + seg[None, None, :]
-    sg = f[np.clip(idx, 0, len(f) - 1)]
-    sg -= sg.mean(axis=2, keepdims=True)
-    cc = np.einsum("kls,ks->kl", sg, tpl[rid]) / np.maximum(np.sqrt(np.einsum("kls,kls->kl", sg, sg)), 1e-12)
+    ns = len(seg)
+    rows = np.take(f, r[:, None] + np.arange(-lag - half, lag + half + 1)[None, :], mode="clip")
+    sg = np.lib.stride_tricks.sliding_window_view(rows, ns, axis=1)[:, ::2]  # lags -40..40 ms, every 2nd
+    # The templates have zero mean: the correlation needs no mean taken off the windows, only
+    # their variance (from running sums along each row).
+    cs = np.zeros((c, rows.shape[1] + 1))
+    np.cumsum(rows, axis=1, out=cs[:, 1:])
+    su = (cs[:, ns:] - cs[:, :-ns])[:, ::2]
+    np.cumsum(rows * rows, axis=1, out=cs[:, 1:])
+    var = (cs[:, ns:] - cs[:, :-ns])[:, ::2] - su * su / ns
+    cc = np.einsum("kls,ks->kl", sg, tpl[rid]) / np.sqrt(np.maximum(var, 1e-24))
     hw = np.arange(-round(0.04 * fs), round(0.12 * fs) + 1)  # the envelope peak near the R
-    hh = e[np.clip(r[:, None] + hw[None, :], 0, len(e) - 1)].max(axis=1)
-    node = (cfg.track_shape * (cc.max(axis=1) - cfg.track_shape0)
+    hh = np.take(e, r[:, None] + hw[None, :], mode="clip").max(axis=1)
+    node = (cfg.track_shape * (np.minimum(cc.max(axis=1), 1.0) - cfg.track_shape0)
             + cfg.track_height * np.clip(np.log(np.maximum(hh, 1e-300) / lev[rid]), -3.0, 0.0)
             + cfg.track_current * current)
     # Predecessors of each candidate: 0.25-2 s before it in its stretch, and the detector's
