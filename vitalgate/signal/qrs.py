@@ -496,7 +496,7 @@ def _detect(x: npt.NDArray[np.float64], fs: float, xd: npt.NDArray[np.float64] |
     b1 = _track(b0, pos, e, f, fsd, cfg)
     # VF is looked for among the detector's beats before the tracking (VF is itself a noisy
     # stretch, and the tracking could thin the fast beats that point to it).
-    r, r1 = _refine_pair(x, f, b0, b1, k, fs)
+    r, r1 = _refine_pair(x, f, b0, b1, k, fs)  # (before, after the tracking)
     hop = max(1, round(VF_HOP_S * fsd))
     per = max(1, round(VF_WINDOW_S * fsd) // hop)
     w = hop * k
