@@ -410,7 +410,7 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     else:
         usable = np.zeros(0, dtype=bool)
     if len(r) >= 2:
-        p_wave = episode_p_wave(np.diff(r, prepend=r[0] - len(x)) / fs, ectopic, lambda i: p_wave_windows(x, fs, r[i]),
+        p_wave = episode_p_wave(np.diff(r, prepend=r[0] - len(x)) / fs, ectopic, lambda i, span: p_wave_windows(x, fs, r[i], span),
                                 fs, cfg)
         rr = screen_beats(r / fs, cfg, usable=usable, ectopic=ectopic, p_wave=p_wave)
     else:
@@ -490,23 +490,25 @@ def _locked_share(w: npt.NDArray[np.float64]) -> float:
     return float((t @ t) / max(float(np.mean(energy)), 1e-12))
 
 
-def p_wave_windows(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    """Per beat, the ECG before its QRS (:data:`ATRIAL_WINDOW_S`) for :func:`episode_p_wave`, as
-    it is (``nan`` before the signal's start): the measures take their part of it and remove
-    its baseline themselves, so a stream and the offline call, given the same beats, see the
-    same windows."""
+def p_wave_windows(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64],
+                   span: tuple[float, float] = ATRIAL_WINDOW_S) -> npt.NDArray[np.float64]:
+    """Per beat, the ECG from ``span[0]`` to ``span[1]`` s before its R (``nan`` before the
+    signal's start), as it is: the measures remove its baseline themselves, so a stream and
+    the offline call, given the same beats, see the same windows. The stream keeps the
+    :data:`ATRIAL_WINDOW_S` rows; :func:`window_part` cuts a shorter span out of them."""
     x = np.asarray(x, dtype=np.float64)
-    a, b = round(ATRIAL_WINDOW_S[0] * fs), round(ATRIAL_WINDOW_S[1] * fs)
+    a, b = round(span[0] * fs), round(span[1] * fs)
     if len(r) and r.min() >= a:
         return np.asarray(np.lib.stride_tricks.sliding_window_view(x, a - b)[r - a], dtype=np.float64)
-    padded = np.concatenate([np.full(a, np.nan), x])
-    return np.asarray(np.lib.stride_tricks.sliding_window_view(padded, a - b)[np.clip(r, 0, len(x))], dtype=np.float64)
+    head = x[: max(0, int(r.max()) - b)] if len(r) else x[:0]  # (only what the windows reach)
+    padded = np.concatenate([np.full(a, np.nan), head])
+    return np.asarray(np.lib.stride_tricks.sliding_window_view(padded, a - b)[r], dtype=np.float64)
 
 
-def _p_part(rows: npt.NDArray[np.float64], fs: float) -> npt.NDArray[np.float64]:
-    """The P-wave windows (:data:`P_WINDOW_S`, trend removed) within :func:`p_wave_windows` rows."""
+def window_part(rows: npt.NDArray[np.float64], fs: float, span: tuple[float, float]) -> npt.NDArray[np.float64]:
+    """The ``span`` (within :data:`ATRIAL_WINDOW_S`) of :func:`p_wave_windows` rows."""
     a = round(ATRIAL_WINDOW_S[0] * fs)
-    return _detrended(rows[:, a - round(P_WINDOW_S[0] * fs) : a - round(P_WINDOW_S[1] * fs)])
+    return rows[:, a - round(span[0] * fs) : a - round(span[1] * fs)]
 
 
 def flutter_waves(rows: npt.NDArray[np.float64], fs: float) -> float:
@@ -537,11 +539,11 @@ def flutter_waves(rows: npt.NDArray[np.float64], fs: float) -> float:
 
 
 def episode_p_wave(rr_before_s: npt.NDArray[np.float64], ectopic: npt.NDArray[np.bool_],
-                   windows: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float64]],
+                   windows: Callable[[npt.NDArray[np.int64], tuple[float, float]], npt.NDArray[np.float64]],
                    fs: float, cfg: RhythmConfig = DEFAULT) -> Callable[[int, int], float]:
     """``p_wave(i, j)`` for :func:`~vitalgate.signal.rhythm.screen_beats`: the P-wave share of
     beats ``i`` to ``j - 1`` (the energy of their mean P window over the windows' mean energy),
-    from ``windows(beat indices)`` (:func:`p_wave_windows` rows), only for the episodes that
+    from ``windows(beat indices, span)`` (:func:`p_wave_windows` rows), only for the episodes that
     need it; ``nan`` (no veto) when the locked waves are flutter waves (:func:`flutter_waves`
     at least ``af_flutter_waves``)."""
     def p_wave(i: int, j: int) -> float:
@@ -549,8 +551,8 @@ def episode_p_wave(rr_before_s: npt.NDArray[np.float64], ectopic: npt.NDArray[np
         p = _p_beats(rr_before_s[idx], ectopic[idx])
         if p.sum() < 4:
             return float("nan")
-        share = _locked_share(_p_part(windows(idx[p]), fs))
-        if share >= cfg.af_p_wave_veto and flutter_waves(windows(idx), fs) >= cfg.af_flutter_waves:
+        share = _locked_share(_detrended(windows(idx[p], P_WINDOW_S)))
+        if share >= cfg.af_p_wave_veto and flutter_waves(windows(idx, ATRIAL_WINDOW_S), fs) >= cfg.af_flutter_waves:
             return float("nan")  # (only asked where the veto would apply)
         return share
     return p_wave

@@ -20,6 +20,7 @@ from vitalgate.signal.ecg import (
     _signal_stages,
     episode_p_wave,
     p_wave_windows,
+    window_part,
 )
 from vitalgate.signal.events import RhythmEvent, RhythmKind
 from vitalgate.signal.qrs import MAX_FS, MIN_FS, VF_WINDOW_S
@@ -78,7 +79,8 @@ class _RhythmTracker:
         if len(self.p_windows) == len(t):  # every beat has its window: an ECG stream
             rows = list(self.p_windows)
             p_wave = episode_p_wave(np.diff(t, prepend=t[0] - 1.0), ectopic_all,
-                                    lambda idx: np.array([rows[i] for i in idx]), self.fs, self.cfg)
+                                    lambda idx, span: window_part(np.array([rows[i] for i in idx]), self.fs, span),
+                                    self.fs, self.cfg)
         self.gaps = [g for g in self.gaps if g[1] > t[0]]  # bounded: only what the beats span
         usable = np.ones(len(t) - 1, dtype=bool)
         for a, b in self.gaps:  # per gap, vectorised over the intervals
