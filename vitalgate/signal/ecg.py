@@ -457,17 +457,6 @@ def _p_beats(rr_before_s: npt.NDArray[np.float64], ectopic: npt.NDArray[np.bool_
     return np.asarray((rr_before_s > P_MIN_RR_S) & ~ectopic)
 
 
-def _p_windows(y: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], detrend: bool) -> npt.NDArray[np.float64]:
-    """Per beat, ``y`` from 300 to 80 ms before its R, mean removed (and the linear trend, the
-    baseline wander, when ``detrend``); ``nan`` rows where the window starts before ``y``."""
-    a, b = round(P_WINDOW_S[0] * fs), round(P_WINDOW_S[1] * fs)
-    # Rows of y[r - a : r - b] gathered as whole windows (those starting before y: nan below).
-    w = np.lib.stride_tricks.sliding_window_view(y, a - b)[np.maximum(r - a, 0)]
-    w = _detrended(w, detrend)
-    w[r < a] = np.nan
-    return np.asarray(w, dtype=np.float64)
-
-
 def _detrended(w: npt.NDArray[np.float64], linear: bool = True) -> npt.NDArray[np.float64]:
     """Rows of ``w`` (a new array) with their mean removed, and their linear trend when ``linear``."""
     w = w - w.mean(axis=1, keepdims=True)
@@ -586,7 +575,7 @@ def p_wave_agreement(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.in
     keep = (r >= a) & _p_beats(np.diff(r, prepend=r[0] - len(x)) / fs, ectopic)
     if keep.sum() < 4:
         return float("nan")
-    w = _p_windows(_numeric.bandpass(x, fs, 1.0, 30.0), fs, r[keep], detrend=False)
+    w = _detrended(p_wave_windows(_numeric.bandpass(x, fs, 1.0, 30.0), fs, r[keep], P_WINDOW_S), linear=False)
     t = np.median(w, axis=0)
     norm = np.sqrt((w * w).sum(axis=1) * float(t @ t))
     corr = (w @ t) / np.maximum(norm, 1e-12)
