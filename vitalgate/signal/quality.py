@@ -34,9 +34,13 @@ class QualityConfig:
     max_bpm: float = 240.0
     # Beat agreement (after the template-matching bSQI of Li, Mark & Clifford, Physiol Meas
     # 2008;29:15-32): the median |correlation| of a segment's QRS complexes (+-80 ms) with the
-    # median shape of the on-time beats around them. Set on the even-numbered cinc2017 records
-    # and checked on MITDB (min 0.3: 203 loses 1 segment of 361, 0.4-0.5: 108 loses 9-19):
-    min_beat_corr: float = 0.3  # below it the "beats" are noise detected as beats: unreadable
+    # median shape of the on-time beats around them, each at its best lag within +-30 ms
+    # (ecg.BEAT_LAG_S). Set on the even-numbered cinc2017 records and MITDB: with the lag search,
+    # even-half segments unreadable at 0.3 / 0.4 / 0.5 / 0.55 / 0.6: noisy 36 / 38 / 39 / 40 / 40
+    # of 85, normal 17 / 17 / 17 / 17 / 18 of 1093 (AF 3, other 4 throughout); MITDB unchanged
+    # from 0.3 to 0.55 (108 2, 207 31, 114 0), at 0.6 114 loses 10. Without the lag search (0.3):
+    # noisy 37, normal 30, AF 6, other 10; MITDB 114 44, 108 7, 117 5, 207 32:
+    min_beat_corr: float = 0.5  # below it the "beats" are noise detected as beats: unreadable
     kurtosis_rescue_corr: float = 0.85  # at or above it a segment of low kurtosis (large T or P
     # waves, small QRS on a handheld device's lead I) is readable: its beats repeat
     # Short recordings only (record-level): the RMS of what the beats do not explain (the ECG
