@@ -513,17 +513,10 @@ def _detect(x: npt.NDArray[np.float64], fs: float, xd: npt.NDArray[np.float64] |
     return np.asarray(r[~inside], dtype=np.int64), ranges
 
 
-def _refine(x: npt.NDArray[np.float64], f: npt.NDArray[np.float64], r: npt.NDArray[np.int64], k: int,
-            fs: float) -> npt.NDArray[np.int64]:
-    """Full-rate R peak: the extremum (of the QRS's polarity) of ``x`` within a block of ``r``."""
-    if k <= 1 or len(r) == 0:
-        return r
-    return _apart(_refine_each(x, f, r, k), fs)
-
-
 def _refine_each(x: npt.NDArray[np.float64], f: npt.NDArray[np.float64], r: npt.NDArray[np.int64],
                  k: int) -> npt.NDArray[np.int64]:
-    """:func:`_refine`'s full-rate R peak of each of ``r`` (none merged)."""
+    """Full-rate R peak of each of ``r``: the extremum (of the QRS's polarity) of ``x`` within
+    a block of it (none merged)."""
     offsets = np.arange(-k, 2 * k)
     idx = np.clip(r[:, None] * k + offsets[None, :], 0, len(x) - 1)
     seg = x[idx] * np.sign(f[r])[:, None]
@@ -539,7 +532,8 @@ def _apart(out: npt.NDArray[np.int64], fs: float) -> npt.NDArray[np.int64]:
 
 def _refine_pair(x: npt.NDArray[np.float64], f: npt.NDArray[np.float64], b0: npt.NDArray[np.int64],
                  b1: npt.NDArray[np.int64], k: int, fs: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """``(_refine(b0), _refine(b1))`` for ``b1`` that differs from ``b0`` in a few beats: the
+    """The full-rate R peaks of ``b0`` and of ``b1`` (:func:`_refine_each`, then peaks within
+    200 ms of the one before dropped), for ``b1`` that differs from ``b0`` in a few beats: the
     beats they share are refined once."""
     if k <= 1 or len(b0) == 0:
         return b0, b1
