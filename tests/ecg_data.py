@@ -14,10 +14,12 @@ BEATS = set("NLRBAaJSVrFejnE/fQ?")
 AF_RHYTHMS = ("(AFIB", "(AFL")
 
 
-def mitdb(shared: Path, rec: str) -> tuple[npt.NDArray[np.float64], float, npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """``(first lead in mV, fs, reference beat samples, per-sample AF/flutter mask)``."""
+def mitdb(shared: Path, rec: str, channel: int = 0,
+          ) -> tuple[npt.NDArray[np.float64], float, npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """``(lead ``channel`` in mV (the first by default), fs, reference beat samples, per-sample
+    AF/flutter mask)``."""
     base = str(shared / "mitdb" / rec)
-    r = wfdb.rdrecord(base, channels=[0])
+    r = wfdb.rdrecord(base, channels=[channel])
     ann = wfdb.rdann(base, "atr")
     beats = np.array([s for s, sym in zip(ann.sample, ann.symbol, strict=True) if sym in BEATS], dtype=np.int64)
     af = np.zeros(r.sig_len, dtype=bool)

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import wfdb
-from ecg_data import afdb, cinc2017, mitdb, nsr2db, overlap_s
+from ecg_data import afdb, cinc2017, feed_all, mitdb, nsr2db, overlap_s
 from wfdb import processing
 
-from vitalgate.signal import detect_qrs, screen_ecg, screen_rr
+from vitalgate.signal import EcgStream, QrsConfig, RhythmConfig, detect_qrs, screen_ecg, screen_rr
 
 
 def test_qrs_gross_sensitivity_and_positive_predictivity(shared_data: Path) -> None:
@@ -61,6 +61,40 @@ def test_ventricular_flutter_is_reported_and_has_no_beats(shared_data: Path) -> 
     for rec in ["105", "119", "200", "201", "203", "205", "106", "109"]:
         y, fs2, _, _ = mitdb(shared_data, rec)
         assert not [e for e in screen_ecg(y, fs2).events if e.kind.value == "vf"], rec
+
+
+def test_vf_needs_the_amplitude_of_vf(shared_data: Path) -> None:
+    """MITDB 101's V1 lead, whose QRS all but vanishes for ten minutes, leaves a 0.07-0.14 mV
+    ripple that the VF filter takes for VF (596 s of it, a critical alert, without the
+    amplitude floor): no VF there, offline or streaming. 207's VF (0.7-2.2 mV) is still found on
+    its V1 lead, and is no longer VF at a sixteenth of its size (0.04-0.14 mV: asystole or fine
+    VF, under the floor of 0.2 mV)."""
+    x, fs, _, _ = mitdb(shared_data, "101", channel=1)
+    assert not [e for e in screen_ecg(x, fs).events if e.kind.value == "vf"]
+    assert not [e for e in feed_all(EcgStream(fs), x) if e.kind.value == "vf"]
+    y, fs2, _, _ = mitdb(shared_data, "207", channel=1)
+    ref = _vf_reference(shared_data, "207")
+    vf = [e for e in screen_ecg(y, fs2).events if e.kind.value == "vf"]
+    assert sum(max(0.0, min(e.end_s, b) - max(e.start_s, a)) for e in vf for a, b in ref) >= 50.0  # measured 70 s
+    assert not [e for e in screen_ecg(y / 16.0, fs2).events if e.kind.value == "vf"]
+    lower = RhythmConfig(qrs=QrsConfig(vf_min_mv=0.05))  # the floor is the one thing that changed
+    assert [e for e in screen_ecg(y / 16.0, fs2, lower).events if e.kind.value == "vf"]
+
+
+def test_no_pause_across_unreadable_signal(shared_data: Path) -> None:
+    """116: a baseline step blocks the recorder's amplifier for 6 s (no QRS; the segments are
+    unreadable): the RR interval across it is no pause (it was reported as a 6.7-s pause). The
+    real sinus pauses of 201 (3.7 and 3.8 s) are still reported, on either lead."""
+    x, fs, _, _ = mitdb(shared_data, "116")
+    res = screen_ecg(x, fs)
+    assert any(e.kind.value == "unreadable" and e.start_s <= 1356 and e.end_s >= 1359 for e in res.events)
+    assert not [e for e in res.events if e.kind.value == "pause"]
+    for channel in (0, 1):
+        y, fs2, _, _ = mitdb(shared_data, "201", channel)
+        pauses = [(e.start_s, e.end_s) for e in screen_ecg(y, fs2).events if e.kind.value == "pause"]
+        assert len(pauses) == 2, pauses
+        assert abs(pauses[0][0] - 378.5) < 1.0, pauses
+        assert abs(pauses[1][0] - 1787.5) < 1.0, pauses
 
 
 @pytest.mark.parametrize("rec", ["201", "202", "203"])

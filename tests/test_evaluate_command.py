@@ -57,3 +57,20 @@ def test_evaluate_refuses_what_it_cannot_read(tmp_path: Path, shared_data: Path)
     code, _, err = run("evaluate", "qrs", str(shared_data / "afdb_ann" / "04126"))
     assert code == 2
     assert "needs an ECG record" in err
+
+
+def test_channel_picks_the_lead(shared_data: Path) -> None:
+    """``--channel 1``: MITDB's second lead (V1 in 101, the first is MLII), a lead the detector
+    was not tuned on; the same reference beats, other detections. A lead the record lacks is a
+    clear error, not a traceback."""
+    rec = str(shared_data / "mitdb" / "101")
+    _, first, _ = run("evaluate", "qrs", "--json", rec)
+    code, second, _ = run("evaluate", "qrs", "--json", "--channel", "1", rec)
+    assert code == 0
+    a, b = json.loads(first.splitlines()[0]), json.loads(second.splitlines()[0])
+    assert a["beats"] == b["beats"] == 1865
+    assert a["se"] >= 0.99
+    assert b["se"] < 0.9  # V1's QRS all but vanishes for ten minutes (measured 0.85)
+    code, _, err = run("evaluate", "af", "--channel", "2", rec)
+    assert code == 2
+    assert "no channel 2" in err

@@ -35,10 +35,12 @@ def register(app: typer.Typer) -> None:
         paths: list[Path] = typer.Argument(..., help="WFDB records (path without extension), folders of records, or a folder with REFERENCE.csv (labelled short recordings)."),
         as_json: bool = typer.Option(False, "--json", help="One JSON object per record, then the gross figures."),
         exclude_vf: bool = typer.Option(False, "--exclude-vf", help="QRS: leave ventricular flutter/fibrillation episodes ([ to ]) out, as ANSI/AAMI EC57 does."),
+        channel: int = typer.Option(0, "--channel", min=0, help="ECG records: the lead to screen (0: the first, as the standard evaluation; 1: MITDB's second lead, V1 in most records)."),
     ) -> None:
         """Run the screening on PhysioNet-style records and print Se, +P / Sp per record and gross.
 
-        QRS: wfdb's annotation comparison (150 ms window, all beat annotations, first channel).
+        QRS: wfdb's annotation comparison (150 ms window, all beat annotations, first channel
+        unless --channel says otherwise).
         AF: duration-based sensitivity and specificity against the rhythm annotations; RR-only
         records (.qrs + .atr) are screened from beat times; beat-only records (.ecg) count false
         AF episodes per 24 h; a folder with REFERENCE.csv gives F1 for AF over labelled records.
@@ -61,7 +63,7 @@ def register(app: typer.Typer) -> None:
                         continue
                     if target is Target.qrs and kind != "ecg":
                         raise VitalgateError(f"{p}: QRS evaluation needs an ECG record with beat annotations")
-                    row, tally = ev.evaluate_qrs(p, exclude_vf) if target is Target.qrs else ev.evaluate_af(p)
+                    row, tally = ev.evaluate_qrs(p, exclude_vf, channel) if target is Target.qrs else ev.evaluate_af(p, channel)
                     rows.append(row)
                     gross.setdefault(kind, ev.Tally()).add(tally)
         except VitalgateError as err:

@@ -443,7 +443,10 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     unreadable = np.minimum(runs, len(x)).astype(np.int64).reshape(-1, 2)
     if len(r) >= 2:
         seg_of = np.minimum(r // seg, len(readable) - 1)
-        usable = readable[seg_of[:-1]] & readable[seg_of[1:]]
+        # Every segment an interval touches readable: one across an unreadable stretch (an
+        # amplifier blocked by a baseline step, noise) is neither a rhythm nor a pause.
+        bad_before = np.concatenate([[0], np.cumsum(~readable)])
+        usable = bad_before[seg_of[1:] + 1] == bad_before[seg_of[:-1]]
         for a, b in vf:  # an RR interval spanning VF is not a rhythm to screen (nor a pause)
             usable &= (r[1:] <= a) | (r[:-1] >= b)
     else:

@@ -3,8 +3,8 @@
 Four kinds of input, recognised per path:
 
 * an ECG record with reference annotations (``NAME.hea`` + signal + ``NAME.atr``, MITDB-style):
-  QRS Se/+P (wfdb's annotation comparison, 150 ms, all beat annotations, first channel) and
-  duration-based AF Se/Sp against the rhythm annotations;
+  QRS Se/+P (wfdb's annotation comparison, 150 ms, all beat annotations, first channel unless
+  another is asked for) and duration-based AF Se/Sp against the rhythm annotations;
 * an RR-only record (``NAME.qrs``/``NAME.qrsc`` beat times + ``NAME.atr`` rhythm, AFDB-style):
   duration-based AF Se/Sp of :func:`screen_rr`;
 * a beat-annotation-only record (``NAME.ecg``, nsr2db-style): false AF episodes per 24 h;
@@ -130,15 +130,23 @@ def _outside_vf(samples: npt.NDArray[np.int64], ann_samples: npt.NDArray[np.int6
     return keep
 
 
-def evaluate_qrs(path: Path, exclude_vf: bool = False) -> tuple[Row, Tally]:
-    """Beat-by-beat Se/+P of :func:`detect_qrs` on one MITDB-style record.
+def _ecg(wfdb: Any, base: str, channel: int) -> Any:
+    """The record's lead ``channel`` (0: the first), or a clear error when it has no such lead."""
+    n = wfdb.rdheader(base).n_sig
+    if not 0 <= channel < n:
+        raise VitalgateError(f"{base}: no channel {channel} (the record has {n}: 0 to {n - 1})")
+    return wfdb.rdrecord(base, channels=[channel])
+
+
+def evaluate_qrs(path: Path, exclude_vf: bool = False, channel: int = 0) -> tuple[Row, Tally]:
+    """Beat-by-beat Se/+P of :func:`detect_qrs` on one MITDB-style record (lead ``channel``).
 
     ``exclude_vf`` leaves ventricular flutter/fibrillation episodes (``[`` to ``]``) out of the
     comparison, reference beats and detections alike, as ANSI/AAMI EC57 does for QRS statistics.
     """
     wfdb = _wfdb()
     base = _base(path)
-    rec = wfdb.rdrecord(base, channels=[0])
+    rec = _ecg(wfdb, base, channel)
     ann = wfdb.rdann(base, "atr")
     ref = np.array([s for s, sym in zip(ann.sample, ann.symbol, strict=True) if sym in BEATS], dtype=np.int64)
     det = detect_qrs(rec.p_signal[:, 0], float(rec.fs))
@@ -152,14 +160,14 @@ def evaluate_qrs(path: Path, exclude_vf: bool = False) -> tuple[Row, Tally]:
                                          "se": t.se, "ppv": t.ppv}), t
 
 
-def evaluate_af(path: Path) -> tuple[Row, Tally]:
-    """Duration-based AF Se/Sp (seconds) of one ECG, RR-only or beats-only record."""
+def evaluate_af(path: Path, channel: int = 0) -> tuple[Row, Tally]:
+    """Duration-based AF Se/Sp (seconds) of one ECG (lead ``channel``), RR-only or beats-only record."""
     wfdb = _wfdb()
     kind = record_kind(path)
     base = _base(path)
     name = Path(base).name
     if kind == "ecg":
-        rec = wfdb.rdrecord(base, channels=[0])
+        rec = _ecg(wfdb, base, channel)
         ann = wfdb.rdann(base, "atr")
         fs = float(rec.fs)
         ref = _af_mask(ann.sample, ann.aux_note, rec.sig_len)

@@ -323,6 +323,15 @@ VF_WEAK_LEAKAGE = 0.7
 VF_BASELINE = 0.5
 #: Windows with fewer detections per second than this are not examined.
 VF_MIN_RATE_HZ = 1.5
+#: VF has amplitude: a window whose waves are smaller than this peak to peak (mV, twice the
+#: 99th percentile of its |ECG| after a 1 Hz high-pass) is not VF. The AHA's recommendations for
+#: arrhythmia analysis algorithms call VF of 200 uV or more "coarse" (the rhythm to detect; fine
+#: VF, 100-200 uV, an intermediate one) and under 100 uV asystole (Kerber RE et al., Circulation
+#: 1997;95:1677-1682). A lead whose QRS has all but vanished shows a ripple of mains, muscle or
+#: respiration that the VF filter takes for VF: MITDB 101's V1 lead (QRS 0.05-0.1 mV for ten
+#: minutes) was called VF for 596 s at 0.07-0.14 mV; the VF of 207 measures 0.7-2.2 mV on
+#: either lead.
+VF_MIN_MV = 0.2
 
 
 @dataclass(frozen=True)
@@ -349,6 +358,7 @@ class QrsConfig:
     vf_weak_leakage: float = VF_WEAK_LEAKAGE
     vf_baseline: float = VF_BASELINE
     vf_min_rate_hz: float = VF_MIN_RATE_HZ
+    vf_min_mv: float = VF_MIN_MV
     track_noise: float = TRACK_NOISE
     track_regular: float = TRACK_REGULAR
     track_min_height: float = TRACK_MIN_HEIGHT
@@ -365,9 +375,11 @@ DEFAULT_QRS = QrsConfig()
 
 
 def vf_features(xd: npt.NDArray[np.float64], fsd: float, starts: npt.NDArray[np.int64],
-                baseline: float = VF_BASELINE) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+                baseline: float = VF_BASELINE, min_mv: float = VF_MIN_MV,
+                ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """``(leakage, baseline fraction)`` of the ``VF_WINDOW_S`` windows of ``xd`` at ``starts``;
-    the leakage is only computed (else 1.0) where the baseline fraction is under ``baseline``.
+    the leakage is only computed (else 1.0) where the baseline fraction is under ``baseline``
+    and the waves measure ``min_mv`` peak to peak or more (``VF_MIN_MV``).
 
     Baseline fraction: the share of samples within 20 % of the window's amplitude (its 99th
     percentile) of the baseline. A rhythm with QRS complexes spends most of its time near the
@@ -402,7 +414,7 @@ def vf_features(xd: npt.NDArray[np.float64], fsd: float, starts: npt.NDArray[np.
     top = a[:, kth]  # below does not depend on the order)
     base = np.count_nonzero(a < 0.2 * top[:, None], axis=1) / w
     leak = np.ones(len(starts))
-    sel = np.flatnonzero(base < baseline)
+    sel = np.flatnonzero((base < baseline) & (2.0 * top >= min_mv))
     if len(sel):
         y = y[sel]
         a = np.abs(y)
@@ -424,8 +436,8 @@ def vf_windows(xd: npt.NDArray[np.float64], fsd: float, candidates: npt.NDArray[
 
     ``VF_WINDOW_S`` windows start at every slot (``candidates``, per window start, limits the
     work to some windows: the others are not VF). A window is VF-like when its leakage is under
-    ``VF_WEAK_LEAKAGE`` and its baseline fraction under ``VF_BASELINE`` (see
-    :func:`vf_features`); a run of VF-like windows is VF when one of them has the published
+    ``VF_WEAK_LEAKAGE``, its baseline fraction under ``VF_BASELINE`` and its waves
+    ``VF_MIN_MV`` peak to peak at least (see :func:`vf_features`); a run of VF-like windows is VF when one of them has the published
     leakage under ``VF_LEAKAGE`` (VF is a sustained state: the strong evidence of part of an
     episode carries its weaker stretches: coarser waves, changing period). A slot is VF when
     half the windows covering it are.
@@ -443,7 +455,7 @@ def vf_windows(xd: npt.NDArray[np.float64], fsd: float, candidates: npt.NDArray[
         return out
     # VF lies at 3-8 Hz: the features are computed at half the rate (50-100 Hz), half the work.
     k2 = 2 if fsd >= 100 else 1
-    leak, base = vf_features(decimate(xd, k2), fsd / k2, rows * hop // k2, cfg.vf_baseline)
+    leak, base = vf_features(decimate(xd, k2), fsd / k2, rows * hop // k2, cfg.vf_baseline, cfg.vf_min_mv)
     like = np.zeros(nwin + 2, dtype=bool)
     strong = np.zeros(nwin + 2, dtype=bool)
     like[rows + 1] = (leak < cfg.vf_weak_leakage) & (base < cfg.vf_baseline)
