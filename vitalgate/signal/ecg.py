@@ -23,6 +23,7 @@ from vitalgate.signal.qrs import (
     decimation,
     join_ranges,
     moving_average_rows,
+    qrs_band,
     seam_duplicates,
 )
 from vitalgate.signal.quality import QualityConfig
@@ -389,16 +390,139 @@ class _Stages:
     readable: npt.NDArray[np.bool_]
     sqi: npt.NDArray[np.float64]
     noise: npt.NDArray[np.float64]  # per segment, the between-beats slope ratio (segment_quality)
+    undersensed: npt.NDArray[np.int64]  # (n, 2) [start, end) inside gaps of missed beats, no pauses
+    quiet: npt.NDArray[np.int64]  # (n, 2) [start, end) inside pauses the signal shows (quiet_pauses)
+    clean: npt.NDArray[np.bool_]  # per beat: clearly a QRS (its template agreement, quiet_pauses)
 
 
 def _signal_stages(x: npt.NDArray[np.float64], fs: float, cfg: RhythmConfig, quality: QualityConfig) -> _Stages:
-    xd = decimate(x, decimation(fs))  # once, for the detector, the quality and the QRS shapes
+    k = decimation(fs)
+    xd = decimate(x, k)  # once, for the detector, the quality and the QRS shapes
     r, vf = _detect(x, fs, xd, cfg.qrs)
     shapes = _beat_shapes(x, fs, r, cfg, xd)
     corr = beat_agreement(shapes) if shapes is not None else np.full(len(r), np.nan)
     slope = template_slope(shapes) if shapes is not None else np.full(len(r), np.nan)
     readable, sqi, noise = segment_quality(x, fs, r, quality, xd, corr, slope) if len(x) else (np.zeros(0, dtype=bool), np.zeros(0), np.zeros(0))
-    return _Stages(r, vf, ventricular_beats(x, fs, r, cfg, xd, shapes), readable, sqi, noise)
+    inner = round(0.1 * fs)  # (inside the gap: only the interval across it is touched)
+
+    def inside(i: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        return np.stack([r[i] + inner, r[i + 1] - inner], axis=1).astype(np.int64).reshape(-1, 2)
+
+    undersensed = inside(np.flatnonzero(undersensed_pauses(xd, fs / k, r // k, cfg)))
+    size = np.ptp(shapes[1], axis=1) if shapes is not None else np.full(len(r), np.nan)  # each beat's template QRS
+    # (both bars of the agreement; nan, too few beats to tell: not clean)
+    clean = np.abs(corr) >= max(quality.kurtosis_rescue_corr, quality.min_beat_corr)
+    quiet = inside(np.flatnonzero(quiet_pauses(xd, fs, r, clean, slope, size, cfg, quality)))
+    seg = int(SEGMENT_S * fs)
+    for a, b in quiet // seg:  # a pause explains the few beats of its segments: read, unless noisy
+        readable[a : b + 1] |= ~(noise[a : b + 1] > quality.max_noise_slope)
+    return _Stages(r, vf, ventricular_beats(x, fs, r, cfg, xd, shapes), readable, sqi, noise, undersensed, quiet, clean)
+
+
+def spanning(t: npt.NDArray[np.int64] | npt.NDArray[np.float64], ranges: npt.NDArray[np.int64] | npt.NDArray[np.float64],
+             ) -> npt.NDArray[np.int64]:
+    """The intervals ``i`` of the beats ``t`` (sorted) that hold a whole range of ``ranges``
+    (``t[i] <= start``, ``end <= t[i + 1]``)."""
+    i = np.searchsorted(t, np.asarray(ranges)[:, 0], side="right") - 1
+    ok = (i >= 0) & (i < len(t) - 1)
+    i = i[ok]
+    return np.asarray(i[t[i + 1] >= np.asarray(ranges)[ok, 1]], dtype=np.int64)
+
+
+def quiet_pauses(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], clean: npt.NDArray[np.bool_],
+                 qrs_slope: npt.NDArray[np.float64], qrs_size: npt.NDArray[np.float64], cfg: RhythmConfig = DEFAULT,
+                 quality: QualityConfig | None = None) -> npt.NDArray[np.bool_]:
+    """Per RR interval of the beats ``r`` (samples at ``fs``; ``xd`` the ECG decimated by
+    ``decimation(fs)``): ``True`` for a pause (RR over ``pause_s``) the signal shows, whatever
+    the quality of the 5-s segments inside it. A long pause leaves segments with no beat, which
+    the quality check calls unreadable (under ``min_bpm``, no beats to agree), and an interval
+    across an unreadable segment is not screened: without this, a 6-s sinus arrest was reported
+    as unreadable signal, not as a pause. A pause is shown when the beat before it is clearly a
+    QRS complex (``clean``: agreeing with its template, :func:`beat_agreement`, by
+    ``kurtosis_rescue_corr``, 0.85, the agreement at which beats are trusted whatever else the
+    segment shows, and by ``min_beat_corr`` if that is higher; the beat after it may differ:
+    the first beat after a pause is often aberrant, or an escape beat) and the ECG between them (from 100 ms after the first R to 100 ms
+    before the second) is quiet: the RMS slope of its 0.5-40 Hz band at most
+    ``max_noise_slope`` x the QRS template's steepest slope (``qrs_slope``, as the between-beats
+    noise of :func:`segment_quality`), and its excursion (peak to peak) at most the size of the
+    QRS template (``qrs_size``): T and P waves and a little wander, not the step and slow decay
+    of an amplifier blocked by a baseline jump (MITDB 116, 200, 203), whose "beats" are the
+    steps. A loop over the pauses (rare)."""
+    q = quality or cfg.quality
+    out = np.zeros(max(len(r) - 1, 0), dtype=bool)
+    if len(r) < 2:
+        return out
+    k = decimation(fs)
+    fsd = fs / k
+    h, edge = max(2, round(0.06 * fsd)), round(0.1 * fsd)
+    for i in np.flatnonzero((np.diff(r) > cfg.pause_s * fs) & clean[:-1]):
+        a, b = int(r[i]) // k, int(r[i + 1]) // k
+        lo, hi = max(0, a - round(fsd)), min(len(xd), b + round(fsd))
+        if a - lo < h or hi - b <= h:
+            continue
+        fd = _numeric.bandpass(xd[lo:hi], fsd, 0.5, 40.0)
+        gap = fd[a - lo + edge : b - lo - edge]
+        slope = float(np.sqrt(np.mean(np.diff(gap) ** 2))) / qrs_slope[i]
+        excursion = float(np.ptp(xd[a + edge : b - edge]))
+        out[i] = bool(slope <= q.max_noise_slope and excursion <= qrs_size[i])  # (nan: not shown)
+    return out
+
+
+def undersensed_pauses(xd: npt.NDArray[np.float64], fsd: float, rd: npt.NDArray[np.int64],
+                       cfg: RhythmConfig = DEFAULT) -> npt.NDArray[np.bool_]:
+    """Per RR interval of the beats ``rd`` (samples of ``xd``, the ECG at ``fsd``): ``True`` for
+    a pause (RR over ``pause_s``) that is beats the detector missed. The rhythm before the pause
+    (the median of up to 8 RR) must fit the gap a whole number of times, 3 or more (within
+    20 %: two missed beats at least; at one, waves of noise pass by chance), and at each place
+    it puts a beat (the gap divided evenly) a wave of the QRS band must peak within
+    ``pause_beat_window_s``, correlate with the median QRS of the beats before (+-60 ms) by
+    ``pause_beat_corr`` at least and rise ``pause_beat_snr`` x above the gap's median |QRS
+    band|: a lead whose QRS shrank, not a heart that stopped. A sinus arrest leaves the gap flat
+    and an AV block leaves P waves a PR interval before those places; a pause with too few
+    beats before it to know the rhythm stands. A loop over the pauses (rare), each judged on a
+    few seconds of signal."""
+    out = np.zeros(max(len(rd) - 1, 0), dtype=bool)
+    if len(rd) < 6 or cfg.pause_beat_corr > 1.0:
+        return out
+    rr = np.diff(rd)
+    h = max(2, round(0.06 * fsd))
+    win = max(1, round(cfg.pause_beat_window_s * fsd))
+    off = np.arange(-h, h + 1)
+    for i in (int(j) for j in np.flatnonzero(rr > cfg.pause_s * fsd)):
+        before = rr[max(0, i - 8) : i]
+        before = before[before <= cfg.pause_s * fsd]
+        if len(before) < 4:
+            continue
+        m = float(np.median(before))
+        n = round(rr[i] / m)
+        if n < 3 or abs(rr[i] - n * m) > 0.2 * m:  # (one missed beat is too little to tell)
+            continue
+        lo, hi = max(0, int(rd[max(0, i - 8)]) - round(0.5 * fsd)), min(len(xd), int(rd[i + 1]) + round(0.5 * fsd))
+        f = qrs_band(xd[lo:hi], fsd)
+        beats = rd[max(0, i - 8) : i + 1] - lo
+        beats = beats[(beats >= h) & (beats < len(f) - h)]
+        if len(beats) < 4:
+            continue
+        t = np.median(f[beats[:, None] + off[None, :]], axis=0)
+        t -= t.mean()
+        a, b = int(rd[i]) - lo, int(rd[i + 1]) - lo
+        places = a + np.round(np.arange(1, n) * (b - a) / n).astype(np.int64)
+        shifts = np.arange(-win, win + 1)
+        at = places[:, None] + shifts[None, :]  # (place, shift): the centre of a QRS window
+        if at.min() < h or at.max() >= len(f) - h:
+            continue
+        w = f[at[:, :, None] + off[None, None, :]]  # (place, shift, sample)
+        w = w - w.mean(axis=2, keepdims=True)
+        with np.errstate(all="ignore"):
+            c = (w @ t) / (np.sqrt((w * w).sum(axis=2)) * float(np.sqrt(t @ t)))
+        c = np.nan_to_num(c, nan=-1.0)
+        best = c.argmax(axis=1)
+        inside = (best > 0) & (best < len(shifts) - 1)  # a peak, not a slope into a wave beyond
+        height = np.abs(w[np.arange(len(places)), best]).max(axis=1)
+        background = float(np.median(np.abs(f[a + h : b - h])))
+        out[i] = bool(np.all(inside & (c[np.arange(len(places)), best] >= cfg.pause_beat_corr)
+                             & (height >= cfg.pause_beat_snr * background)))
+    return out
 
 
 def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None,
@@ -424,7 +548,9 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
         event with its ECG strip, including ``unreadable`` segments) and ``.verdict``.
     """
     cfg = config or DEFAULT
-    x = _validate(ecg, fs)
+    raw = np.asarray(ecg, dtype=np.float64)
+    x = _validate(raw, fs)  # (raw itself unless samples were lost: NaN or inf, bridged in a copy)
+    lost = (_runs(~np.isfinite(raw)) if x is not raw else np.zeros((0, 2))).astype(np.int64).reshape(-1, 2)
     quality = quality or cfg.quality
     seg = int(SEGMENT_S * fs)
     parts = []
@@ -432,7 +558,9 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
         st = _signal_stages(x[w0:w1], fs, cfg, quality)
         core = (st.r >= a - w0) & (st.r < b - w0)
         s0, s1 = (a - w0) // seg, (a - w0) // seg + -(-(b - a) // seg)  # the core's segments
-        parts.append(_Stages(st.r[core] + w0, np.clip(st.vf + w0, a, b), st.ectopic[core], st.readable[s0:s1], st.sqi[s0:s1], st.noise[s0:s1]))
+        missed = st.undersensed[(st.undersensed[:, 0] >= a - w0) & (st.undersensed[:, 0] < b - w0)] + w0
+        parts.append(_Stages(st.r[core] + w0, np.clip(st.vf + w0, a, b), st.ectopic[core], st.readable[s0:s1], st.sqi[s0:s1],
+                             st.noise[s0:s1], missed, st.quiet + w0, st.clean[core]))
     r, ectopic = np.concatenate([p.r for p in parts]), np.concatenate([p.ectopic for p in parts])
     if len(parts) > 1:  # a QRS at a seam may be placed by both blocks
         once = seam_duplicates(r, fs, cfg.qrs)
@@ -447,7 +575,13 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
         # amplifier blocked by a baseline step, noise) is neither a rhythm nor a pause.
         bad_before = np.concatenate([[0], np.cumsum(~readable)])
         usable = bad_before[seg_of[1:] + 1] == bad_before[seg_of[:-1]]
-        for a, b in vf:  # an RR interval spanning VF is not a rhythm to screen (nor a pause)
+        # A pause is one the ECG shows (quiet_pauses), whatever the quality around it.
+        shown = np.zeros(len(usable), dtype=bool)
+        shown[spanning(r, np.concatenate([p.quiet for p in parts]))] = True
+        usable = np.where(np.diff(r) > cfg.pause_s * fs, shown, usable)
+        # An RR interval spanning VF is not a rhythm to screen (nor a pause); one across beats
+        # the detector missed or samples lost on the way (NaN, bridged) is no pause.
+        for a, b in np.concatenate([vf, lost, *(p.undersensed for p in parts)]):
             usable &= (r[1:] <= a) | (r[:-1] >= b)
     else:
         usable = np.zeros(0, dtype=bool)

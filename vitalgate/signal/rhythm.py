@@ -96,6 +96,18 @@ class RhythmConfig:
     # irregular AF puts the previous T wave in the P window; plateau 0.9-1.1)
     merge_gap_s: float = 10.0  # AF episodes closer than this are one episode
     pause_s: float = 2.5  # an RR longer than this is a pause (sinus pause / AV block)
+    # ECG only: a pause whose gap holds a QRS-like wave at every place the rhythm before it puts
+    # a beat is missed beats, not a pause (:func:`vitalgate.signal.ecg.undersensed_pauses`): a
+    # lead whose QRS shrinks for a few beats (posture, a loose electrode) is the commonest false
+    # pause of single-lead monitors (O'Shea et al. 2021: 77 % of implanted monitors' asystole
+    # alerts false, most from undersensing; Medtronic's monitors reject such pauses). The wave
+    # must peak within ``pause_beat_window_s`` of the beat's place (a P wave of an AV block lies a
+    # PR interval, >= 120 ms, before it), match the QRS of the beats before it with a correlation
+    # of ``pause_beat_corr`` and stand ``pause_beat_snr`` x above the gap's median. Set on the
+    # second leads of MITDB (6 false pauses, the first leads' real ones kept); above 1: off.
+    pause_beat_window_s: float = 0.08
+    pause_beat_corr: float = 0.8
+    pause_beat_snr: float = 3.0
     brady_bpm: float = 40.0  # sustained heart rate below this (at rest) is bradycardia
     tachy_bpm: float = 120.0  # sustained heart rate above this (at rest) is tachycardia
     sustained_s: float = 30.0  # how long brady/tachycardia must last

@@ -20,12 +20,24 @@ from vitalgate.signal.ecg import (
     _signal_stages,
     episode_p_wave,
     p_wave_windows,
+    spanning,
     window_part,
 )
 from vitalgate.signal.events import RhythmEvent, RhythmKind
 from vitalgate.signal.qrs import MAX_FS, MIN_FS, VF_WINDOW_S
 from vitalgate.signal.quality import QualityConfig
 from vitalgate.signal.rhythm import DEFAULT, RhythmConfig, _runs, screen_beats
+
+
+def _merged(ranges: list[tuple[float, float]], start: float, end: float) -> list[tuple[float, float]]:
+    """``ranges`` (sorted, apart) with ``[start, end)`` added; overlapping or touching ones merged."""
+    merged = [(start, end)]
+    for a, b in ranges:
+        if b < merged[0][0] or a > merged[0][1]:
+            merged.append((a, b))
+        else:
+            merged[0] = (min(a, merged[0][0]), max(b, merged[0][1]))
+    return sorted(merged)
 
 
 class _RhythmTracker:
@@ -47,19 +59,26 @@ class _RhythmTracker:
         self.last_end: dict[RhythmKind, float] = {}
         self.open_af: RhythmEvent | None = None
         self.final = False  # the stream ended: decide up to the newest beat
-        # Unusable stretches (unreadable signal, VF), in seconds, merged and in order: an RR
-        # interval across one is neither screened for AF nor a pause, as offline.
+        # Unusable stretches, in seconds, merged and in order: an RR interval across one is
+        # neither screened for AF nor a pause, as offline. ``gaps``: samples lost, VF, beats
+        # the detector missed; ``poor``: signal of too poor a quality. From an ECG, an interval
+        # longer than ``pause_s`` is a pause only where the ECG shows one (``pauses``,
+        # :func:`~vitalgate.signal.ecg.quiet_pauses`), whatever the quality around.
         self.gaps: list[tuple[float, float]] = []
+        self.poor: list[tuple[float, float]] = []
+        self.pauses: list[tuple[float, float]] = []
 
-    def note_gap(self, start: float, end: float) -> None:
-        """An unusable stretch ``[start, end)`` s; overlapping or touching ones are merged."""
-        merged = [(start, end)]
-        for a, b in self.gaps:
-            if b < merged[0][0] or a > merged[0][1]:
-                merged.append((a, b))
-            else:
-                merged[0] = (min(a, merged[0][0]), max(b, merged[0][1]))
-        self.gaps = sorted(merged)
+    def note_gap(self, start: float, end: float, unreadable: bool = False) -> None:
+        """An unusable stretch ``[start, end)`` s (``unreadable``: for its quality alone)."""
+        if unreadable:
+            self.poor = _merged(self.poor, start, end)
+        else:
+            self.gaps = _merged(self.gaps, start, end)
+
+    def note_pause(self, start: float, end: float) -> None:
+        """The ECG shows a pause over ``[start, end)`` s: the interval across it is a pause,
+        even where its signal was judged unreadable for lack of beats."""
+        self.pauses = _merged(self.pauses, start, end)
 
     def add(self, times: npt.NDArray[np.float64], ectopic: npt.NDArray[np.bool_] | None = None,
             p_windows: npt.NDArray[np.float64] | None = None) -> list[RhythmEvent]:
@@ -81,10 +100,18 @@ class _RhythmTracker:
             p_wave = episode_p_wave(np.diff(t, prepend=t[0] - 1.0), ectopic_all,
                                     lambda idx, span: window_part(np.array([rows[i] for i in idx]), self.fs, span),
                                     self.fs, self.cfg)
-        self.gaps = [g for g in self.gaps if g[1] > t[0]]  # bounded: only what the beats span
+        # bounded: only what the beats span
+        self.gaps, self.poor, self.pauses = ([g for g in v if g[1] > t[0]] for v in (self.gaps, self.poor, self.pauses))
         usable = np.ones(len(t) - 1, dtype=bool)
         for a, b in self.gaps:  # per gap, vectorised over the intervals
             usable &= (t[1:] <= a) | (t[:-1] >= b)
+        hard = usable.copy()
+        for a, b in self.poor:
+            usable &= (t[1:] <= a) | (t[:-1] >= b)
+        if self.fs > 0:  # ECG: a pause is one the ECG shows (quiet_pauses), as offline
+            shown = np.zeros(len(usable), dtype=bool)
+            shown[spanning(t, np.array(self.pauses).reshape(-1, 2))] = True
+            usable = np.where(np.diff(t) > self.cfg.pause_s, shown & hard, usable)
         res = screen_beats(t, self.cfg, usable=usable, ectopic=ectopic_all, p_wave=p_wave)
         # Decide only where the running windows are complete: half the premature-beat window
         # and at least the AF averager's look-ahead behind the newest beat (offline, those
@@ -163,6 +190,7 @@ class EcgStream:
     """
 
     MARGIN_S = 1.5  # beats nearer than this to the buffer's newest edge wait for more signal
+    PAUSE_CONTEXT_S = 5.0  # ...a doubtful beat after a pause until a clear one (_hold_in_pause)
 
     def __init__(self, fs_hz: float, config: RhythmConfig | None = None, *, history_s: float = 30.0,
                  step_s: float = 5.0, quality: QualityConfig | None = None) -> None:
@@ -234,11 +262,17 @@ class EcgStream:
         keep = (r >= lo) & (r < edge)
         seg = int(SEGMENT_S * self.fs)
         bad = [((self.start + int(a)) / self.fs, (self.start + min(int(b), len(buf))) / self.fs) for a, b in _runs(~ok) * seg]
-        for a_s, b_s in bad:  # unreadable: its beats are dropped, its gap is no pause
-            self.tracker.note_gap(a_s, b_s)
+        for a_s, b_s in bad:  # unreadable: its beats are dropped, its gap is no pause...
+            self.tracker.note_gap(a_s, b_s, unreadable=True)
+        for a, b in st.quiet:  # ...unless the ECG shows one
+            self.tracker.note_pause((self.start + int(a)) / self.fs, (self.start + int(b)) / self.fs)
+        for a, b in st.undersensed:  # beats the detector missed: no pause either
+            self.tracker.note_gap((self.start + int(a)) / self.fs, (self.start + int(b)) / self.fs)
         unreadable_events = self._unreadable_events(bad)
-        if keep.any():
-            keep &= ok[np.minimum(r // seg, len(ok) - 1)]
+        if keep.any():  # beats of unreadable segments are dropped, unless clearly QRS complexes
+            keep &= ok[np.minimum(r // seg, len(ok) - 1)] | st.clean  # (those that bound a pause)
+            if not final:
+                keep, edge = self._hold_in_pause(r, keep, st.clean, edge)
         self.done_until = self.start + edge
         absolute, ectopic = r[keep] + self.start, ectopic[keep]
         if self.r_peaks:
@@ -248,6 +282,32 @@ class EcgStream:
         windows = p_wave_windows(buf, self.fs, absolute - self.start)
         events = vf_events + unreadable_events + self.tracker.add(absolute / self.fs, ectopic, windows)
         return [self._strip(e) for e in events]
+
+    def _hold_in_pause(self, r: npt.NDArray[np.int64], keep: npt.NDArray[np.bool_], clean: npt.NDArray[np.bool_],
+                       edge: int) -> tuple[npt.NDArray[np.bool_], int]:
+        """``(keep, edge)`` with the decision on a doubtful beat put off: one that is not clearly a
+        QRS complex (``clean``) and comes later than ``pause_s``, or 1.66 x the recent RR, after
+        the beat before it waits
+        (with the beats after it) until a clear QRS complex follows it in the buffer, or it is
+        ``PAUSE_CONTEXT_S`` from the buffer's oldest sample. In a pause still going on, the
+        detector's running level, which looks a few seconds around, falls to the noise's and
+        takes noise for beats (a 10-s pause was cut short this way in 12 of 24 cases); once the
+        beat that ends the pause is in the buffer it is judged on both sides, as offline."""
+        idx = np.flatnonzero(keep)
+        if not len(idx):
+            return keep, edge
+        before = self.r_peaks[-1] - self.start if self.r_peaks else r[idx[0]] - len(self.buffer)
+        prev = np.concatenate([[before], r[idx[:-1]]])
+        recent = np.diff(np.array([self.r_peaks[-k] for k in range(min(9, len(self.r_peaks)), 0, -1)], dtype=np.float64))
+        late = min(self.cfg.pause_s * self.fs, 1.66 * float(np.median(recent))) if len(recent) >= 4 else self.cfg.pause_s * self.fs
+        doubt = ~clean[idx] & (r[idx] - prev > late)  # (1.66 x the RR: a beat missed, Pan and Tompkins)
+        clean_after = np.flip(np.logical_or.accumulate(np.flip(clean)))  # clean_after[j]: one from j on
+        doubt &= ~np.append(clean_after[1:], False)[idx]
+        doubt &= r[idx] > self.PAUSE_CONTEXT_S * self.fs  # (bounded: the buffer holds history_s)
+        if not doubt.any():
+            return keep, edge
+        edge = int(r[idx[int(np.argmax(doubt))]])
+        return keep & (r < edge), edge
 
     def _vf_events(self, vf: npt.NDArray[np.int64], edge: int, final: bool) -> list[RhythmEvent]:
         """One event per VF episode: as soon as a run still growing at the newest edge spans
