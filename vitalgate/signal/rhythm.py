@@ -104,7 +104,10 @@ class RhythmConfig:
     # must peak within ``pause_beat_window_s`` of the beat's place (a P wave of an AV block lies a
     # PR interval, >= 120 ms, before it), match the QRS of the beats before it with a correlation
     # of ``pause_beat_corr`` and stand ``pause_beat_snr`` x above the gap's median. Set on the
-    # second leads of MITDB (6 false pauses, the first leads' real ones kept); above 1: off.
+    # second leads of MITDB (the false pauses of 100, 103 and 122 gone, 201's real ones kept;
+    # missed waves measured 0.78-0.98 / 3.8-15.6 x, noise in 201's pauses up to 0.96 / 3.7 x,
+    # whence two missed beats at least); pauses of a whole number of RR spliced into 8 records
+    # (2872, with noise or P waves in the gap): 2 taken for missed beats. Above 1: off.
     pause_beat_window_s: float = 0.08
     pause_beat_corr: float = 0.8
     pause_beat_snr: float = 3.0
