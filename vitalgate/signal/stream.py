@@ -191,6 +191,7 @@ class EcgStream:
 
     MARGIN_S = 1.5  # beats nearer than this to the buffer's newest edge wait for more signal
     PAUSE_CONTEXT_S = 5.0  # ...a doubtful beat after a pause until a clear one (_hold_in_pause)
+    SETTLE_S = 4.0  # ...has this much signal after it (the detector's running level: ~17 candidates)
 
     def __init__(self, fs_hz: float, config: RhythmConfig | None = None, *, history_s: float = 30.0,
                  step_s: float = 5.0, quality: QualityConfig | None = None) -> None:
@@ -287,12 +288,12 @@ class EcgStream:
                        edge: int) -> tuple[npt.NDArray[np.bool_], int]:
         """``(keep, edge)`` with the decision on a doubtful beat put off: one that is not clearly a
         QRS complex (``clean``) and comes later than ``pause_s``, or 1.66 x the recent RR, after
-        the beat before it waits
-        (with the beats after it) until a clear QRS complex follows it in the buffer, or it is
-        ``PAUSE_CONTEXT_S`` from the buffer's oldest sample. In a pause still going on, the
-        detector's running level, which looks a few seconds around, falls to the noise's and
-        takes noise for beats (a 10-s pause was cut short this way in 12 of 24 cases); once the
-        beat that ends the pause is in the buffer it is judged on both sides, as offline."""
+        the beat before it waits (with the beats after it) until a clear QRS complex follows it
+        with ``SETTLE_S`` of signal after that one, or until it is ``PAUSE_CONTEXT_S`` from the
+        buffer's oldest sample. In a pause still going on, the detector's running level, which
+        looks a few seconds around, falls to the noise's and takes noise for beats (10-s pauses
+        were cut short this way in 12 of 24 cases); once the beat that ends the pause is in the
+        buffer with signal after it, the gap is judged on both sides, as offline."""
         idx = np.flatnonzero(keep)
         if not len(idx):
             return keep, edge
@@ -301,7 +302,9 @@ class EcgStream:
         recent = np.diff(np.array([self.r_peaks[-k] for k in range(min(9, len(self.r_peaks)), 0, -1)], dtype=np.float64))
         late = min(self.cfg.pause_s * self.fs, 1.66 * float(np.median(recent))) if len(recent) >= 4 else self.cfg.pause_s * self.fs
         doubt = ~clean[idx] & (r[idx] - prev > late)  # (1.66 x the RR: a beat missed, Pan and Tompkins)
-        clean_after = np.flip(np.logical_or.accumulate(np.flip(clean)))  # clean_after[j]: one from j on
+        # (a clear QRS with SETTLE_S of signal after it: the running level around it settled)
+        settled = clean & (r < len(self.buffer) - self.SETTLE_S * self.fs)
+        clean_after = np.flip(np.logical_or.accumulate(np.flip(settled)))  # clean_after[j]: one from j on
         doubt &= ~np.append(clean_after[1:], False)[idx]
         doubt &= r[idx] > self.PAUSE_CONTEXT_S * self.fs  # (bounded: the buffer holds history_s)
         if not doubt.any():
