@@ -204,7 +204,8 @@ def _petrenas_terms(rr: Float, cfg: RhythmConfig) -> tuple[Float, Float, Float]:
 
 def irregular_beats(rr: Float, cfg: RhythmConfig = DEFAULT, median: Float | None = None) -> tuple[Bool, Bool]:
     """``(af, premature)`` per RR interval (vectorised; see the module's description).
-    ``median``: the running median of ``rr`` over ``window_beats``, if already computed."""
+    ``median``: the running median of ``rr`` over ``window_beats``, if already computed.
+    ``premature`` as :func:`premature_beats` of ``rr``."""
     n = len(rr)
     rm, m, b = _petrenas_terms(rr, cfg)
 
@@ -216,9 +217,15 @@ def irregular_beats(rr: Float, cfg: RhythmConfig = DEFAULT, median: Float | None
     irregularity = smooth(m) / np.maximum(smooth(rm), 1e-3)
     bigeminy = smooth(b)
     af = (bigeminy >= cfg.af_bigeminy) & (irregularity > cfg.af_irregularity)
-    x = rr / (_numeric.running_median(rr, min(cfg.window_beats, n | 1)) if median is None else median)
-    premature = (x < cfg.ectopy_early) & (np.concatenate([x[1:], [1.0]]) > cfg.ectopy_pause)
-    return np.asarray(af), premature
+    return np.asarray(af), premature_beats(rr, cfg, median)
+
+
+def premature_beats(rr: Float, cfg: RhythmConfig = DEFAULT, median: Float | None = None) -> Bool:
+    """Per RR interval: it ends in a premature beat (shorter than ``ectopy_early`` x the running
+    median over ``window_beats``, ``median`` if already computed, and followed by one longer
+    than ``ectopy_pause`` x: the compensatory pause)."""
+    x = rr / (_numeric.running_median(rr, min(cfg.window_beats, len(rr) | 1)) if median is None else median)
+    return np.asarray((x < cfg.ectopy_early) & (np.concatenate([x[1:], [1.0]]) > cfg.ectopy_pause))
 
 
 def af_episodes_from_mask(t_start: Float, t_end: Float, af: Bool, total_s: float,
@@ -299,7 +306,14 @@ def screen_beats(beat_times_s: npt.ArrayLike, cfg: RhythmConfig = DEFAULT,
     t0, t1 = t[:-1], t[1:]
     ok = (rr > 0.2) & (rr < cfg.pause_s) if usable is None else usable & (rr > 0.2) & (rr < cfg.pause_s)
     rr_af, median = rr_for_af(rr, ectopic, cfg)
-    af, premature = irregular_beats(rr_af, cfg, median)
+    af, _ = irregular_beats(rr_af, cfg, median)
+    # Premature beats for the ectopy count: from the intervals as they are. rr_af has those
+    # around ventricular beats replaced, which hid every PVC (MITDB 119's ventricular
+    # bigeminy, 15 PVCs a minute, raised no ectopy event). The QRS-shape flags are not counted:
+    # set to keep PVCs out of the AF screening, they flag far too many beats as ventricular on
+    # some leads to count ectopy (MITDB 114: 630 of 1879 beats, 52 of them PVCs; the RR rule:
+    # 37 of 55 premature beats found and none wrongly outside AF).
+    premature = premature_beats(np.clip(rr, 0.2, 3.0), cfg, median)
     af &= ok
     total = float(t[-1] - t[0])
     episodes = af_episodes_from_mask(t0, t1, af, total, cfg)
