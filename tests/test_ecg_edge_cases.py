@@ -548,8 +548,12 @@ def test_long_sinus_arrest_is_a_pause_not_unreadable_signal(shared_data: Path, s
         return sum(any(abs(a - s) < 0.1 and abs(b - a - seconds[j % len(seconds)] - 0.45) < 1.0 for a, b in found)
                    for j, s in enumerate(starts))
 
-    offline = _pauses(screen_ecg(y, fs).events)
+    res = screen_ecg(y, fs)
+    offline = _pauses(res.events)
     assert len(offline) == right(offline) == len(starts) == 24
+    # the segments inside are read as the pause, not reported as unreadable signal
+    assert not [e for e in res.events if e.kind is RhythmKind.UNREADABLE]
+    assert (res.sqi > 0.8).all()
     assert right(_pauses(feed_all(EcgStream(fs), y))) == 24
 
 

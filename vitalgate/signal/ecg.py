@@ -60,7 +60,8 @@ class EcgScreening:
     # Signal quality index per 5-s segment (``SEGMENT_S``), 0-1: the beat agreement (median
     # |correlation| of the segment's QRS complexes with their template, each at its best lag
     # within +-30 ms, after the bSQI of Li, Mark & Clifford 2008) of a readable segment, 0 for an unreadable one, ``nan`` for a
-    # readable one with too few beats in the recording (< 8) for a template.
+    # readable one with too few beats in the recording (< 8) for a template; a segment read as
+    # part of a pause (no beats or too few, :func:`quiet_pauses`) has the agreement of the beat before it.
     sqi: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
     @property
@@ -412,10 +413,14 @@ def _signal_stages(x: npt.NDArray[np.float64], fs: float, cfg: RhythmConfig, qua
     size = np.ptp(shapes[1], axis=1) if shapes is not None else np.full(len(r), np.nan)  # each beat's template QRS
     # (both bars of the agreement; nan, too few beats to tell: not clean)
     clean = np.abs(corr) >= max(quality.kurtosis_rescue_corr, quality.min_beat_corr)
-    quiet = inside(np.flatnonzero(quiet_pauses(xd, fs, r, clean, slope, size, cfg, quality)))
+    shown = np.flatnonzero(quiet_pauses(xd, fs, r, clean, slope, size, cfg, quality))
+    quiet = inside(shown)
     seg = int(SEGMENT_S * fs)
-    for a, b in quiet // seg:  # a pause explains the few beats of its segments: read, unless noisy
-        readable[a : b + 1] |= ~(noise[a : b + 1] > quality.max_noise_slope)
+    for i, (a, b) in zip(shown, quiet // seg, strict=True):  # a pause explains the few beats of its
+        part = slice(a, b + 1)  # segments: read (unless noisy), with the agreement of the beat before it
+        newly = ~readable[part] & ~(noise[part] > quality.max_noise_slope)
+        readable[part] |= newly
+        sqi[part] = np.where(newly, abs(float(corr[i])), sqi[part])
     return _Stages(r, vf, ventricular_beats(x, fs, r, cfg, xd, shapes), readable, sqi, noise, undersensed, quiet, clean)
 
 
