@@ -583,3 +583,29 @@ def test_undersensing_check_keeps_real_pauses(shared_data: Path, p_waves: bool) 
     found = _pauses(screen_ecg(y, fs).events)
     assert len(found) >= len(starts) - 1
     assert found == _pauses(screen_ecg(y, fs, RhythmConfig(pause_beat_corr=2.0)).events)
+
+
+@pytest.mark.parametrize("rec", ["117", "100"])
+def test_two_to_one_av_block_is_bradycardia(shared_data: Path, rec: str) -> None:
+    """2:1 AV block: every other QRST of 3 minutes blanked, its P wave kept, halving the rate
+    (117: 25/min, 100: 37/min). The blocked P waves must not count as beats: 117's are tall
+    (0.02-0.03 of the QRS energy) and passed the running threshold, which falls to the T and P
+    waves' level in so slow a rhythm, with the faint floor at 1 % (124 detections for 74 beats,
+    no bradycardia); at 3 %, 77 and bradycardia over the whole stretch."""
+    from vitalgate.signal import QrsConfig, RhythmConfig
+
+    x, fs, ref, _ = mitdb(shared_data, rec)
+    x = x[: int(180 * fs)].copy()
+    ref = ref[(ref > 400) & (ref < len(x) - 400)]
+    for r in ref[1::2]:
+        a, b = r - round(0.06 * fs), r + round(0.45 * fs)
+        x[a:b] = np.linspace(x[a], x[b], b - a)
+    kept = ref[::2]
+    res = screen_ecg(x, fs)
+    assert len(res.r_peaks) <= len(kept) + 4  # measured +3 (117), +3 (100)
+    brady = [e for e in res.events if e.kind is RhythmKind.BRADYCARDIA]
+    assert brady
+    assert brady[0].end_s - brady[0].start_s > 150
+    if rec == "117":
+        old = RhythmConfig(qrs=QrsConfig(faint=0.01))
+        assert len(screen_ecg(x, fs, old).r_peaks) > len(kept) + 30

@@ -52,11 +52,18 @@ NOISE_EARLY = 0.7
 NOISE_SPLIT = 0.2
 NOISE_REGULAR = 0.15
 #: Faint detections (:func:`_drop_faint`): under this fraction of the long-term QRS energy
-#: level (``FAINT_SPAN`` candidates) a detection is dropped. The envelope is an energy: 0.01 is
-#: a tenth of the slope of the QRS complexes around. Set on MITDB: true beats sit above ~0.02
-#: of that level (a 4x gain drop, 0.06, stays above it); noise taken as beats in 207's slow
-#: escape rhythm and in 116's amplifier saturation sits at 0.0001-0.007.
-FAINT = 0.01
+#: level (``FAINT_SPAN`` candidates) a detection is dropped. The envelope is an energy: 0.03 is
+#: 17 % of the slope of the QRS complexes around. Noise taken as beats in 207's slow escape
+#: rhythm and in 116's amplifier saturation sits at 0.0001-0.007; a 4x gain drop puts true
+#: beats at 0.06. At slow rates (2:1 AV block, a long pause) the running threshold falls to the
+#: level of the T and P waves, and tall P waves pass it: at 0.03 and over P waves of 0.02-0.03
+#: are dropped (MITDB 117 with every other QRST blanked: 124 detections for 74 beats at 0.01,
+#: 77 at 0.03, and its 25/min bradycardia found; pauses spliced into 8 records' two leads with
+#: noise or AV-block P waves: 2654 -> 2794 of 2872 reported). Cost on MITDB, first leads at
+#: 360/250/128 Hz: one beat of 116 (FN 96 -> 97, 107 -> 108, 103 -> 104); second leads: FN +6,
+#: FP -7. At 0.04 the second leads lose 26 (small normal beats among large PVCs: 106, 200,
+#: whose V1 then shows a false 4.8-s pause streaming); 0.01 before.
+FAINT = 0.03
 FAINT_SPAN = 65
 #: Rival candidates (:func:`_prefer_qrs`): a detection gives way to another envelope maximum
 #: within the refractory period (its R more than 80 ms off the detection's, the refractory period
