@@ -99,3 +99,4 @@ def test_heart_rate_rr_intervals_in_seconds_and_no_contact_flag() -> None:
     assert "no_skin_contact" in reading.flags
     assert beats is not None
     assert tuple(beats.rr_s) == pytest.approx((1.0, 980 / 1024))
+    assert beats.skin_contact is False  # (the ECG monitor does not screen these)

@@ -230,3 +230,26 @@ def test_a_strap_silent_for_minutes_keeps_the_wall_clock(tmp_path: Path) -> None
     assert not [a for a in alerts if a.rule == "ecg_pause"]
     (af,) = [a for a in alerts if a.rule == "ecg_af"]
     assert af.triggered_at >= T0 + timedelta(seconds=300 + silence)
+
+
+@pytest.mark.parametrize("contact", [False, True])
+def test_rr_without_skin_contact_is_not_screened(tmp_path: Path, contact: bool) -> None:
+    """A strap that reports no skin contact (0x2A37's sensor contact status) while its RR
+    intervals go irregular: they are not the heart's, so no AF alert, and the stretch they
+    span is a gap (no pause across it). The same intervals with contact raise ecg_af."""
+    engine = AlertEngine("hut7", "gw-a", tmp_path / "alerts.sqlite", now=lambda: T0 + timedelta(minutes=30))
+    m = EcgMonitor(engine, StaticAttributor({STRAP.address: "r-005"}))
+    rng = np.random.default_rng(6)
+    sinus = 0.8 + 0.01 * rng.standard_normal(300)
+    rr = np.concatenate([sinus, rng.uniform(0.45, 1.1, 400), sinus])
+    off = np.zeros(len(rr), dtype=bool)
+    off[300:700] = True
+    t = np.cumsum(rr)
+    alerts = []
+    for second in range(int(t[-1])):
+        now = (t >= second) & (t < second + 1)
+        if now.any():
+            flag = None if not off[now].any() else contact
+            alerts += m.feed(BeatIntervals(STRAP, tuple(rr[now]), T0 + timedelta(seconds=second + 1), flag))
+    assert not [a for a in alerts if a.rule == "ecg_pause"]
+    assert bool([a for a in alerts if a.rule == "ecg_af"]) is contact

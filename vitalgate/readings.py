@@ -141,11 +141,13 @@ class EcgSamples:
 
 @dataclass(frozen=True, slots=True)
 class BeatIntervals:
-    """RR intervals (seconds) from a Heart Rate Measurement (0x2A37), oldest first."""
+    """RR intervals (seconds) from a Heart Rate Measurement (0x2A37), oldest first.
+    ``skin_contact``: the strap's sensor contact status (``None``: not reported)."""
 
     device: DeviceIdentity
     rr_s: tuple[float, ...]
     received_at: datetime
+    skin_contact: bool | None = None
 
 
 #: Everything a driver may emit upward.

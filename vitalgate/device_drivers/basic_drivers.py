@@ -108,7 +108,7 @@ def decode_plx(data: bytes, device: DeviceIdentity, *, spot: bool) -> Reading:
 def decode_hr(data: bytes, device: DeviceIdentity) -> tuple[Reading, BeatIntervals | None]:
     v = gatt.decode(0x2A37, data)
     now = datetime.now(UTC)
-    beats = BeatIntervals(device, v.rr_intervals_s, now) if v.rr_intervals_s else None
+    beats = BeatIntervals(device, v.rr_intervals_s, now, v.sensor_contact) if v.rr_intervals_s else None
     flags = frozenset({GATEWAY_TIME} | ({"no_skin_contact"} if v.sensor_contact is False else set()))
     return Reading.of(Kind.HEART_RATE, {"heart_rate": float(v.heart_rate)}, now, device, flags=flags), beats
 

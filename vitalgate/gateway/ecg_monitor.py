@@ -118,6 +118,14 @@ class EcgMonitor:
         else:
             key = (output.device.address, "rr")
             s = self.streams.get(key)
+            if output.skin_contact is False:
+                # A strap that reports no skin contact: its intervals are not the heart's (the
+                # Heart Rate Service's sensor contact status). Not screened; the time they span
+                # is a gap, so the interval across it is neither a pause nor part of an AF episode.
+                log.debug("RR from %s without skin contact: not screened", output.device.address)
+                if s is not None:
+                    s.screen.skip(sum(output.rr_s))
+                return out
             if s is None:
                 s = self.streams[key] = _Stream(RrStream(self.config), output.received_at - timedelta(seconds=sum(output.rr_s)))
             else:
