@@ -170,3 +170,17 @@ def test_ecg_from_an_unassigned_strap_raises_nothing(tmp_path: Path, shared_data
     strap = DeviceIdentity("D1:00:00:00:00:09")
     out = [a for i in range(0, len(uv), 360) for a in monitor.feed(EcgSamples(strap, fs, tuple(uv[i:i + 360].tolist()), T0))]
     assert out == []
+
+
+def test_heart_rate_without_skin_contact_is_not_judged(tmp_path: Path) -> None:
+    """A strap that reports no skin contact sends a rate that is not the heart's (here 0): the
+    reading raises no heart_rate_low; the same rate with contact does."""
+    strap = DeviceIdentity("F1:E2:D3:C4:B5:A6", "Polar H10", "strap")
+    e = engine(tmp_path, Clock())
+
+    def hr(at: datetime, flags: frozenset[str]) -> Observation:
+        r = Reading.of(Kind.HEART_RATE, {"heart_rate": 0.0}, at, strap, flags=flags)
+        return Observation.from_reading(r, site="hut7", gateway="gw-a", resident="r-001")
+
+    assert e.observe(hr(T0, frozenset({"no_skin_contact"}))) == []
+    assert [a.rule for a in e.observe(hr(T0 + timedelta(minutes=1), frozenset()))] == ["heart_rate_low"]

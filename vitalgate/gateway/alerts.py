@@ -64,10 +64,17 @@ CREATE TABLE IF NOT EXISTS episodes (resident TEXT NOT NULL, rule TEXT NOT NULL,
 """
 
 
+#: Flags that make a reading's values unfit to judge: a heart-rate strap without skin contact
+#: (the Heart Rate Measurement's sensor contact status) reports a rate that is not the heart's
+#: (often 0). The reading is kept and relayed, flag and all; no rule judges it.
+UNJUDGED_FLAGS = frozenset({"no_skin_contact"})
+
+
 def measurement_of(obs: Observation) -> Measurement | None:
-    """The rules' view of an observation (``None`` for kinds the vitals rules do not screen)."""
+    """The rules' view of an observation (``None`` for kinds the vitals rules do not screen and
+    for readings flagged as unfit to judge, ``UNJUDGED_FLAGS``)."""
     kind = _KIND.get(obs.kind)
-    if kind is None:
+    if kind is None or UNJUDGED_FLAGS.intersection(obs.flags):
         return None
     values = {n: v for n in _VALUES[kind] if (v := obs.value(n)) is not None}
     if not values:
