@@ -184,3 +184,20 @@ def test_heart_rate_without_skin_contact_is_not_judged(tmp_path: Path) -> None:
 
     assert e.observe(hr(T0, frozenset({"no_skin_contact"}))) == []
     assert [a.rule for a in e.observe(hr(T0 + timedelta(minutes=1), frozenset()))] == ["heart_rate_low"]
+
+
+def test_spo2_from_a_sensor_off_the_finger_is_not_judged(tmp_path: Path) -> None:
+    """An oximeter that reports its sensor off the finger or its measurement invalid (PLX
+    status): an SpO2 of 80 % raises nothing; the same value without those flags is spo2_urgent;
+    a questionable one is still judged."""
+    ox = DeviceIdentity("0A:1B:2C:3D:4E:5F", "Nonin 3230", "oximeter")
+    e = engine(tmp_path, Clock())
+
+    def spo2(at: datetime, flags: frozenset[str], who: str = "r-001") -> Observation:
+        r = Reading.of(Kind.SPO2, {"spo2": 80.0, "pulse": 70.0}, at, ox, flags=flags)
+        return Observation.from_reading(r, site="hut7", gateway="gw-a", resident=who)
+
+    assert e.observe(spo2(T0, frozenset({"sensor_off"}))) == []
+    assert e.observe(spo2(T0 + timedelta(minutes=1), frozenset({"measurement_invalid"}))) == []
+    assert [a.rule for a in e.observe(spo2(T0 + timedelta(minutes=2), frozenset()))] == ["spo2_urgent"]
+    assert [a.rule for a in e.observe(spo2(T0, frozenset({"measurement_questionable"}), "r-002"))] == ["spo2_urgent"]

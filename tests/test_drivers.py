@@ -100,3 +100,20 @@ def test_heart_rate_rr_intervals_in_seconds_and_no_contact_flag() -> None:
     assert beats is not None
     assert tuple(beats.rr_s) == pytest.approx((1.0, 980 / 1024))
     assert beats.skin_contact is False  # (the ECG monitor does not screen these)
+
+
+def test_pulse_oximeter_status_bits_become_flags() -> None:
+    """PLX Measurement Status and Device and Sensor Status: an invalid measurement, a sensor off
+    the finger or displaced, demonstration data, a questionable one, low perfusion."""
+    def flags(ms: int | None, dss: int | None) -> frozenset[str]:
+        v = gatt.PlxSpotCheck(spo2=80.0, pulse_rate=64.0, timestamp=None, measurement_status=ms,
+                              device_sensor_status=dss, pulse_amplitude_index=None, device_clock_not_set=False)
+        return decode_plx(gatt.encode(v), DEV, spot=True).flags
+
+    assert {"measurement_invalid", "sensor_off"} <= flags(1 << 15, 1 << 13)
+    assert "sensor_off" in flags(None, 1 << 11)
+    assert "sensor_off" in flags(None, 1 << 15)
+    assert "demo_data" in flags(1 << 10, None)
+    assert {"measurement_questionable", "low_perfusion"} <= flags(1 << 14, 1 << 5)
+    plain = flags(1 << 7, 0)  # validated data, no sensor trouble
+    assert not plain & {"measurement_invalid", "sensor_off", "sensor_fault", "demo_data", "measurement_questionable"}

@@ -101,8 +101,24 @@ def decode_plx(data: bytes, device: DeviceIdentity, *, spot: bool) -> Reading:
     flags = {GATEWAY_TIME} if at is None else set()
     if spot and v.device_clock_not_set:
         flags.add("clock_unset")
+    flags |= plx_status_flags(v.measurement_status, v.device_sensor_status)
     values = {"spo2": _value(v.spo2, "SpO2", src), "pulse": _value(v.pulse_rate, "pulse rate", src)}
     return Reading.of(Kind.SPO2, values, at or datetime.now(UTC), device, flags=frozenset(flags))
+
+
+#: The PLX Measurement Status and Device and Sensor Status bits (Bluetooth Pulse Oximeter
+#: Service 1.0) that say a value is not the resident's SpO2, as reading flags:
+_PLX_MEASUREMENT = {10: "demo_data", 11: "demo_data", 13: "measurement_invalid", 14: "measurement_questionable",
+                    15: "measurement_invalid"}  # demonstration, testing; unavailable; questionable; invalid
+_PLX_SENSOR = {1: "sensor_fault", 5: "low_perfusion", 11: "sensor_off", 12: "sensor_fault", 13: "sensor_off",
+               14: "sensor_fault", 15: "sensor_off"}  # equipment malfunction; low perfusion; unconnected to
+# the user, unknown sensor, displaced, malfunctioning, disconnected
+
+
+def plx_status_flags(measurement_status: int | None, sensor_status: int | None) -> set[str]:
+    """Reading flags from a PLX measurement's status fields (``None``: not sent)."""
+    out = {f for bit, f in _PLX_MEASUREMENT.items() if (measurement_status or 0) >> bit & 1}
+    return out | {f for bit, f in _PLX_SENSOR.items() if (sensor_status or 0) >> bit & 1}
 
 
 def decode_hr(data: bytes, device: DeviceIdentity) -> tuple[Reading, BeatIntervals | None]:
