@@ -201,3 +201,20 @@ def test_spo2_from_a_sensor_off_the_finger_is_not_judged(tmp_path: Path) -> None
     assert e.observe(spo2(T0 + timedelta(minutes=1), frozenset({"measurement_invalid"}))) == []
     assert [a.rule for a in e.observe(spo2(T0 + timedelta(minutes=2), frozenset()))] == ["spo2_urgent"]
     assert [a.rule for a in e.observe(spo2(T0, frozenset({"measurement_questionable"}), "r-002"))] == ["spo2_urgent"]
+
+
+def test_glucose_from_a_control_solution_or_a_faulty_strip_is_not_judged(tmp_path: Path) -> None:
+    """A meter's control-solution test and a result it marks invalid (strip insertion error)
+    raise nothing at 2.5 mmol/L; the same value from the resident's blood is glucose_urgent_low,
+    and one under the meter's range (``below_range``) is too."""
+    meter = DeviceIdentity("0C:1D:2E:3F:40:51", "Accu-Chek Guide", "glucose")
+    e = engine(tmp_path, Clock())
+
+    def glucose(at: datetime, flags: frozenset[str], who: str = "r-001") -> Observation:
+        r = Reading.of(Kind.GLUCOSE, {"glucose": 2.5}, at, meter, flags=flags)
+        return Observation.from_reading(r, site="hut7", gateway="gw-a", resident=who)
+
+    assert e.observe(glucose(T0, frozenset({"control_solution"}))) == []
+    assert e.observe(glucose(T0 + timedelta(minutes=1), frozenset({"measurement_invalid"}))) == []
+    assert [a.rule for a in e.observe(glucose(T0 + timedelta(minutes=2), frozenset()))] == ["glucose_urgent_low"]
+    assert [a.rule for a in e.observe(glucose(T0, frozenset({"below_range"}), "r-002"))] == ["glucose_urgent_low"]

@@ -76,6 +76,24 @@ def test_glucose_is_converted_to_mmol_per_l(conc: float, unit: str, mmol: float)
     assert r.stored
 
 
+@pytest.mark.parametrize(("status", "type_", "location", "expected"), [
+    (1 << 3, 1, 1, {"measurement_invalid"}),  # strip insertion error
+    (1 << 9, 1, 1, {"measurement_invalid"}),  # strip pulled too soon
+    (1 << 5, 1, 1, {"above_range"}),  # higher than the meter can process: judged
+    (1 << 0, 1, 1, {"battery_low"}),
+    (None, 10, 15, {"control_solution"}),  # type: control solution
+    (None, 1, 4, {"control_solution"}),  # sample location: control solution
+    (None, 1, 1, set()),
+])
+def test_glucose_status_and_control_solution_become_flags(status: int | None, type_: int, location: int,
+                                                          expected: set[str]) -> None:
+    raw = gatt.encode(gatt.GlucoseMeasurement(
+        sequence_number=7, base_time=AT, time_offset_min=None, concentration=0.0025, unit="mol/L",
+        type=type_, sample_location=location, sensor_status=status, context_follows=False,
+    ))
+    assert set(decode_glucose(raw, DEV).flags) == expected
+
+
 def test_glucose_time_offset_is_applied_to_base_time() -> None:
     r = decode_glucose(_glucose(0.0055, "mol/L", offset=-90), DEV)
     assert r.measured_at == (AT + timedelta(minutes=-90)).astimezone()

@@ -91,7 +91,28 @@ def decode_glucose(data: bytes, device: DeviceIdentity, context: str | None = No
     mmol = v.mmol_per_l
     assert mmol is not None
     return Reading.of(Kind.GLUCOSE, {"glucose": round(mmol, 2)}, at, device, sequence=v.sequence_number,
-                      stored=True, context=context)
+                      stored=True, context=context, flags=frozenset(glucose_status_flags(v)))
+
+
+#: The Glucose Measurement's Sensor Status Annunciation bits (Bluetooth Glucose Service 1.0) as
+#: reading flags: a result the meter itself says is not valid (sensor malfunction, sample too
+#: small, strip insertion error, wrong strip, temperature out of range, strip pulled too soon,
+#: device fault), one beyond its range (the true value is past the one given), a time fault, a
+#: low battery.
+_GLUCOSE_STATUS = {0: "battery_low", 1: "measurement_invalid", 2: "measurement_invalid", 3: "measurement_invalid",
+                   4: "measurement_invalid", 5: "above_range", 6: "below_range", 7: "measurement_invalid",
+                   8: "measurement_invalid", 9: "measurement_invalid", 10: "measurement_invalid", 11: "time_fault"}
+CONTROL_SOLUTION_TYPE = 10  # the Glucose Measurement's Type nibble: control solution
+CONTROL_SOLUTION_LOCATION = 4  # its Sample Location nibble: control solution
+
+
+def glucose_status_flags(v: gatt.GlucoseMeasurement) -> set[str]:
+    """Reading flags from a glucose record's sensor status and type: ``control_solution`` for
+    a meter's quality-control test (not the resident's blood)."""
+    out = {f for bit, f in _GLUCOSE_STATUS.items() if (v.sensor_status or 0) >> bit & 1}
+    if v.type == CONTROL_SOLUTION_TYPE or v.sample_location == CONTROL_SOLUTION_LOCATION:
+        out.add("control_solution")
+    return out
 
 
 def decode_plx(data: bytes, device: DeviceIdentity, *, spot: bool) -> Reading:

@@ -67,10 +67,14 @@ CREATE TABLE IF NOT EXISTS episodes (resident TEXT NOT NULL, rule TEXT NOT NULL,
 #: Flags that make a reading's values unfit to judge: a heart-rate strap without skin contact
 #: (the Heart Rate Measurement's sensor contact status) reports a rate that is not the heart's
 #: (often 0); a pulse oximeter that reports its measurement invalid or unavailable, its sensor
-#: off the finger, displaced or faulty, or demonstration/test data (PLX status fields). The
-#: reading is kept and relayed, flags and all; no rule judges it. (``measurement_questionable``
-#: and ``low_perfusion`` are carried but judged: a low SpO2 with a poor signal may be real.)
-UNJUDGED_FLAGS = frozenset({"no_skin_contact", "measurement_invalid", "sensor_off", "sensor_fault", "demo_data"})
+#: off the finger, displaced or faulty, or demonstration/test data (PLX status fields); a
+#: glucose meter that reports its result invalid (strip, sample, temperature, device faults) or
+#: the record a control-solution test. The reading is kept and relayed, flags and all; no rule
+#: judges it. (``measurement_questionable`` and ``low_perfusion`` are carried but judged: a low
+#: SpO2 with a poor signal may be real; so are ``above_range`` / ``below_range``: the true
+#: glucose is past the value given.)
+UNJUDGED_FLAGS = frozenset({"no_skin_contact", "measurement_invalid", "sensor_off", "sensor_fault", "demo_data",
+                            "control_solution"})
 
 
 def measurement_of(obs: Observation) -> Measurement | None:
