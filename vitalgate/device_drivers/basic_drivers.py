@@ -128,7 +128,8 @@ def decode_plx(data: bytes, device: DeviceIdentity, *, spot: bool) -> Reading:
 
 
 #: The PLX Measurement Status and Device and Sensor Status bits (Bluetooth Pulse Oximeter
-#: Service 1.0) that say a value is not the resident's SpO2, as reading flags:
+#: Service 1.0) that qualify a value, as reading flags (``alerts.UNJUDGED_FLAGS`` says which keep
+#: a reading from the rules):
 _PLX_MEASUREMENT = {10: "demo_data", 11: "demo_data", 13: "measurement_invalid", 14: "measurement_questionable",
                     15: "measurement_invalid"}  # demonstration, testing; unavailable; questionable; invalid
 _PLX_SENSOR = {1: "sensor_fault", 5: "low_perfusion", 11: "sensor_off", 12: "sensor_fault", 13: "sensor_off",
