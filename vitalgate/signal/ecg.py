@@ -424,6 +424,30 @@ def _signal_stages(x: npt.NDArray[np.float64], fs: float, cfg: RhythmConfig, qua
     return _Stages(r, vf, ventricular_beats(x, fs, r, cfg, xd, shapes), readable, sqi, noise, undersensed, quiet, clean)
 
 
+def usable_intervals(t: npt.NDArray[np.int64] | npt.NDArray[np.float64], readable: npt.NDArray[np.bool_],
+                     hard: npt.NDArray[np.int64] | npt.NDArray[np.float64],
+                     shown: npt.NDArray[np.int64] | npt.NDArray[np.float64], pause: float) -> npt.NDArray[np.bool_]:
+    """Per RR interval of the beats ``t`` (sorted): usable for the rhythm screening. Never one
+    across a ``hard`` range (samples lost, VF, beats the detector missed); one longer than
+    ``pause`` where it holds a pause the ECG shows (a range of ``shown``, :func:`quiet_pauses`),
+    whatever the quality around; any other where ``readable``. The offline call and the stream
+    both decide by it."""
+    long = np.diff(t) > pause
+    holds = np.zeros(len(long), dtype=bool)
+    holds[spanning(t, shown)] = True
+    return np.where(long, holds, readable) & ~crossing(t, hard)
+
+
+def crossing(t: npt.NDArray[np.int64] | npt.NDArray[np.float64],
+             ranges: npt.NDArray[np.int64] | npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Per interval of the beats ``t`` (sorted): it overlaps one of the ``(n, 2)`` ``ranges``
+    (``[start, end)``, in any order; per range, vectorised over the intervals)."""
+    out = np.zeros(max(len(t) - 1, 0), dtype=bool)
+    for a, b in np.asarray(ranges).reshape(-1, 2):
+        out |= (t[1:] > a) & (t[:-1] < b)
+    return out
+
+
 def spanning(t: npt.NDArray[np.int64] | npt.NDArray[np.float64], ranges: npt.NDArray[np.int64] | npt.NDArray[np.float64],
              ) -> npt.NDArray[np.int64]:
     """The intervals ``i`` of the beats ``t`` (sorted) that hold a whole range of ``ranges``
@@ -579,15 +603,11 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
         # Every segment an interval touches readable: one across an unreadable stretch (an
         # amplifier blocked by a baseline step, noise) is neither a rhythm nor a pause.
         bad_before = np.concatenate([[0], np.cumsum(~readable)])
-        usable = bad_before[seg_of[1:] + 1] == bad_before[seg_of[:-1]]
-        # A pause is one the ECG shows (quiet_pauses), whatever the quality around it.
-        shown = np.zeros(len(usable), dtype=bool)
-        shown[spanning(r, np.concatenate([p.quiet for p in parts]))] = True
-        usable = np.where(np.diff(r) > cfg.pause_s * fs, shown, usable)
         # An RR interval spanning VF is not a rhythm to screen (nor a pause); one across beats
         # the detector missed or samples lost on the way (NaN, bridged) is no pause.
-        for a, b in np.concatenate([vf, lost, *(p.undersensed for p in parts)]):
-            usable &= (r[1:] <= a) | (r[:-1] >= b)
+        usable = usable_intervals(r, bad_before[seg_of[1:] + 1] == bad_before[seg_of[:-1]],
+                                  np.concatenate([vf, lost, *(p.undersensed for p in parts)]),
+                                  np.concatenate([p.quiet for p in parts]), cfg.pause_s * fs)
     else:
         usable = np.zeros(0, dtype=bool)
     if len(r) >= 2:

@@ -18,9 +18,10 @@ from vitalgate.errors import SignalError
 from vitalgate.signal.ecg import (
     SEGMENT_S,
     _signal_stages,
+    crossing,
     episode_p_wave,
     p_wave_windows,
-    spanning,
+    usable_intervals,
     window_part,
 )
 from vitalgate.signal.events import RhythmEvent, RhythmKind
@@ -102,16 +103,11 @@ class _RhythmTracker:
                                     self.fs, self.cfg)
         # bounded: only what the beats span
         self.gaps, self.poor, self.pauses = ([g for g in v if g[1] > t[0]] for v in (self.gaps, self.poor, self.pauses))
-        usable = np.ones(len(t) - 1, dtype=bool)
-        for a, b in self.gaps:  # per gap, vectorised over the intervals
-            usable &= (t[1:] <= a) | (t[:-1] >= b)
-        hard = usable.copy()
-        for a, b in self.poor:
-            usable &= (t[1:] <= a) | (t[:-1] >= b)
+        readable, hard = ~crossing(t, np.array(self.poor)), np.array(self.gaps).reshape(-1, 2)
         if self.fs > 0:  # ECG: a pause is one the ECG shows (quiet_pauses), as offline
-            shown = np.zeros(len(usable), dtype=bool)
-            shown[spanning(t, np.array(self.pauses).reshape(-1, 2))] = True
-            usable = np.where(np.diff(t) > self.cfg.pause_s, shown & hard, usable)
+            usable = usable_intervals(t, readable, hard, np.array(self.pauses).reshape(-1, 2), self.cfg.pause_s)
+        else:
+            usable = readable & ~crossing(t, hard)
         res = screen_beats(t, self.cfg, usable=usable, ectopic=ectopic_all, p_wave=p_wave)
         # Decide only where the running windows are complete: half the premature-beat window
         # and at least the AF averager's look-ahead behind the newest beat (offline, those
