@@ -74,3 +74,43 @@ def test_channel_picks_the_lead(shared_data: Path) -> None:
     code, _, err = run("evaluate", "af", "--channel", "2", rec)
     assert code == 2
     assert "no channel 2" in err
+
+
+def _labelled(tmp_path: Path, shared_data: Path, reference: str) -> Path:
+    """A labelled folder of a few cinc2017 recordings (links to ../shared) with ``reference``."""
+    d = tmp_path / "labelled"
+    d.mkdir(parents=True)
+    for name in ("A00102", "A00022", "A00040", "A00046"):
+        for ext in (".hea", ".mat"):
+            (d / (name + ext)).symlink_to(shared_data / "cinc2017" / (name + ext))
+    (d / "REFERENCE.csv").write_text(reference)
+    return d
+
+
+def test_labelled_folder_with_or_without_a_header_row(tmp_path: Path, shared_data: Path) -> None:
+    """PhysioNet's REFERENCE.csv has no header; copies of it often start with one
+    (``data_source,class``). Both give the same figures; every recording is counted."""
+    rows = "A00102,A\nA00022,~\nA00040,N\nA00046,N\n"
+    plain = _labelled(tmp_path / "a", shared_data, rows)
+    headed = _labelled(tmp_path / "b", shared_data, "data_source,class\n" + rows)
+    out = []
+    for d in (plain, headed):
+        code, text, err = run("evaluate", "af", "--json", str(d))
+        assert code == 0, err
+        out.append(json.loads(text.splitlines()[0]))
+    assert out[0] == {**out[1], "record": out[0]["record"]}
+    assert out[0]["records"] == 4
+    assert out[0]["af_found"] in (0.0, 1.0)  # one AF recording: found or not
+
+
+def test_labelled_folder_errors_name_the_line_or_the_recording(tmp_path: Path, shared_data: Path) -> None:
+    d = _labelled(tmp_path, shared_data, "A00102,A\nA00022,X\n")
+    code, _, err = run("evaluate", "af", str(d))
+    assert code == 2
+    assert "line 2" in err
+    assert "'A00022,X'" in err
+    (d / "REFERENCE.csv").write_text("A00102,A\nA09999,N\n")
+    code, _, err = run("evaluate", "af", str(d))
+    assert code == 2
+    assert "A09999" in err
+    assert "no .hea" in err

@@ -16,7 +16,7 @@ class Target(StrEnum):
     af = "af"
 
 
-_SHARES = {"se", "ppv", "sp", "f1_af", "normal_called_af", "other_called_af", "noisy_called_af",
+_SHARES = {"se", "ppv", "sp", "f1_af", "af_found", "normal_called_af", "other_called_af", "noisy_called_af",
            "noisy_called_unreadable"}
 
 
@@ -55,17 +55,20 @@ def register(app: typer.Typer) -> None:
             for p in records:
                 if not p.exists() and not any(p.parent.glob(p.name + ".*")):
                     raise VitalgateError(f"{p}: no such record")
-            with typer.progressbar(records, label="evaluating", file=sys.stderr) as bar:
-                for p in bar:
-                    kind = ev.record_kind(p)
+            kinds = [ev.record_kind(p) for p in records]
+            # One step per record; a labelled folder advances by its recordings.
+            steps = [len(ev.labelled_records(p)) if kind == "labelled" else 1 for p, kind in zip(records, kinds, strict=True)]
+            with typer.progressbar(length=sum(steps), label="evaluating", file=sys.stderr) as bar:
+                for p, kind in zip(records, kinds, strict=True):
                     if kind == "labelled":
-                        rows.append(ev.evaluate_labelled(p))
+                        rows.append(ev.evaluate_labelled(p, progress=lambda _i: bar.update(1)))
                         continue
                     if target is Target.qrs and kind != "ecg":
                         raise VitalgateError(f"{p}: QRS evaluation needs an ECG record with beat annotations")
                     row, tally = ev.evaluate_qrs(p, exclude_vf, channel) if target is Target.qrs else ev.evaluate_af(p, channel)
                     rows.append(row)
                     gross.setdefault(kind, ev.Tally()).add(tally)
+                    bar.update(1)
         except VitalgateError as err:
             typer.echo(f"evaluate: {err}", err=True)
             raise typer.Exit(2) from None

@@ -209,9 +209,25 @@ def evaluate_af(path: Path, channel: int = 0) -> tuple[Row, Tally]:
     raise VitalgateError(f"{path}: use 'vitalgate evaluate af' on ECG, RR or beat records, or a labelled directory")
 
 
+#: The CinC 2017 classes: normal sinus rhythm, AF, other rhythm, too noisy to classify.
+LABELS = ("N", "A", "O", "~")
+
+
 def labelled_records(directory: Path) -> list[tuple[str, str]]:
+    """``(record, label)`` from ``REFERENCE.csv`` (``name,label`` rows; a first row whose label
+    is not a class, such as ``data_source,class``, is a header). Any other row with an unknown
+    label or without two fields is an error: no recording is silently left out."""
     with (directory / "REFERENCE.csv").open(newline="") as f:
-        return [(row[0], row[1]) for row in csv.reader(f) if row]
+        rows = [(i, [c.strip() for c in row]) for i, row in enumerate(csv.reader(f), 1) if any(c.strip() for c in row)]
+    if rows and len(rows[0][1]) >= 2 and rows[0][1][1] not in LABELS:
+        rows = rows[1:]
+    out = []
+    for line, row in rows:
+        if len(row) < 2 or not row[0] or row[1] not in LABELS:
+            raise VitalgateError(f"{directory / 'REFERENCE.csv'} line {line}: expected 'record,label' with label one of "
+                                 f"{' '.join(LABELS)}, got {','.join(row)!r}")
+        out.append((row[0], row[1]))
+    return out
 
 
 def evaluate_labelled(directory: Path, progress: Callable[[int], None] | None = None) -> Row:
@@ -219,6 +235,8 @@ def evaluate_labelled(directory: Path, progress: Callable[[int], None] | None = 
     wfdb = _wfdb()
     calls: dict[str, dict[str, int]] = {}
     for i, (name, label) in enumerate(labelled_records(directory)):
+        if not (directory / f"{name}.hea").exists():
+            raise VitalgateError(f"{directory / name}: listed in REFERENCE.csv but has no .hea header")
         rec = wfdb.rdrecord(str(directory / name))
         x = rec.p_signal[:, 0]
         res = screen_ecg(x, float(rec.fs))
@@ -238,7 +256,7 @@ def evaluate_labelled(directory: Path, progress: Callable[[int], None] | None = 
     fn = sum(calls.get("A", {}).values()) - tp
     f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
     values: dict[str, float | int | str] = {
-        "records": sum(sum(c.values()) for c in calls.values()), "f1_af": f1,
+        "records": sum(sum(c.values()) for c in calls.values()), "f1_af": f1, "af_found": share("A", "A"),
         "normal_called_af": share("N", "A"), "other_called_af": share("O", "A"),
         "noisy_called_af": share("~", "A"), "noisy_called_unreadable": share("~", "~"),
     }
