@@ -375,6 +375,38 @@ def test_pacing_spikes_without_capture_are_not_beats(sinus: tuple[np.ndarray, fl
         assert ppv >= 0.995
 
 
+def _tall_t_waves(n: int, r: np.ndarray, fs: float, delay_s: float, amp: float) -> np.ndarray:
+    """A T wave ``delay_s`` after each R peak: a 150-ms rise to ``amp`` mV, then a 30-ms fall
+    (the steep, tall T waves of some handheld-device recordings, CinC 2017 A08049, A06714)."""
+    rise, fall = round(0.15 * fs), round(0.03 * fs)
+    shape = amp * np.concatenate([np.linspace(0.0, 1.0, rise) ** 2, np.linspace(1.0, 0.0, fall)])
+    y = np.zeros(n)
+    for peak in r + round(delay_s * fs):
+        if peak - rise >= 0 and peak + fall <= n:
+            y[peak - rise : peak + fall] += shape
+    return y
+
+
+@pytest.mark.parametrize("delay_s", [0.26, 0.28])
+def test_t_wave_after_every_qrs_is_not_a_beat(sinus: tuple[np.ndarray, float, np.ndarray], delay_s: float) -> None:
+    """A T wave taller and about as steep as the QRS, 260-280 ms after it (past the refractory
+    period): without the coupled-T-wave rule half the detections are T waves (measured +P
+    0.50) and the heart rate doubles; with it they are dropped and no beat is lost."""
+    import dataclasses
+
+    from vitalgate.signal.qrs import DEFAULT_QRS
+
+    x, fs, ref = sinus
+    y = x + _tall_t_waves(len(x), ref, fs, delay_s, 2.0)
+    se_off, ppv_off = se_ppv(ref, detect_qrs(y, fs, dataclasses.replace(DEFAULT_QRS, t_run=0)), fs)
+    assert ppv_off < 0.6  # the construction does fool the detector without the rule
+    r = detect_qrs(y, fs)
+    se, ppv = se_ppv(ref, r, fs)
+    assert se >= se_off >= 0.99
+    assert ppv >= 0.95
+    assert np.median(np.diff(r)) == pytest.approx(np.median(np.diff(ref)), rel=0.05)
+
+
 @pytest.mark.parametrize("fs_out", [360, 250, 128])
 def test_noise_bursts_in_a_regular_rhythm_lose_false_beats(sinus: tuple[np.ndarray, float, np.ndarray],
                                                           fs_out: int) -> None:

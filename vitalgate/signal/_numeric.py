@@ -75,6 +75,12 @@ def _gain(m: int, fs: float, lo: float, hi: float, order: int) -> npt.NDArray[np
     return g
 
 
+def runs(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """``(n, 2)`` index ranges ``[start, stop)`` of the True runs of ``mask``."""
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return np.stack([np.flatnonzero(d == 1), np.flatnonzero(d == -1)], axis=1).astype(np.int64)
+
+
 def _odd(w: int) -> int:
     return max(1, w | 1)
 

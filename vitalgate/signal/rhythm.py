@@ -158,10 +158,7 @@ class RrScreening:
         return "too_short" if len(self.beat_times_s) < DEFAULT.min_beats else "no_af"
 
 
-def _runs(mask: Bool) -> npt.NDArray[np.int64]:
-    """``(n, 2)`` index ranges ``[start, stop)`` of the True runs of ``mask``."""
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return np.stack([np.flatnonzero(d == 1), np.flatnonzero(d == -1)], axis=1).astype(np.int64)
+_runs = _numeric.runs
 
 
 def _trailing_sum(v: Float, w: int) -> Float:
