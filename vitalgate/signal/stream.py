@@ -256,6 +256,14 @@ class EcgStream:
         edge = len(buf) if final else len(buf) - int(self.MARGIN_S * self.fs)
         vf_events = self._vf_events(vf, edge, final)
         lo = max(self.done_until - self.start, int(0.5 * self.fs) if self.start else 0)
+        if not final and self.r_peaks:
+            # A gap with no beat for longer than a beat is late is final only SETTLE_S before the
+            # newest sample: the detector's running level looks a few seconds around, and with
+            # no signal after a faint QRS (an artefact just before it raised the level) it is
+            # missed, and the gap read as a pause; with signal on both sides it is found, as
+            # offline (CinC 2017 A08092: a false 2.5-s pause streaming).
+            last = self.r_peaks[-1] - self.start
+            edge = max(lo, min(edge, max(last + int(self._late()), len(buf) - int(self.SETTLE_S * self.fs))))
         keep = (r >= lo) & (r < edge)
         seg = int(SEGMENT_S * self.fs)
         bad = [((self.start + int(a)) / self.fs, (self.start + min(int(b), len(buf))) / self.fs) for a, b in _runs(~ok) * seg]
@@ -295,9 +303,7 @@ class EcgStream:
             return keep, edge
         before = self.r_peaks[-1] - self.start if self.r_peaks else r[idx[0]] - len(self.buffer)
         prev = np.concatenate([[before], r[idx[:-1]]])
-        recent = np.diff(np.array([self.r_peaks[-k] for k in range(min(9, len(self.r_peaks)), 0, -1)], dtype=np.float64))
-        late = min(self.cfg.pause_s * self.fs, 1.66 * float(np.median(recent))) if len(recent) >= 4 else self.cfg.pause_s * self.fs
-        doubt = ~clean[idx] & (r[idx] - prev > late)  # (1.66 x the RR: a beat missed, Pan and Tompkins)
+        doubt = ~clean[idx] & (r[idx] - prev > self._late())
         # (a clear QRS with SETTLE_S of signal after it: the running level around it settled)
         settled = clean & (r < len(self.buffer) - self.SETTLE_S * self.fs)
         clean_after = np.flip(np.logical_or.accumulate(np.flip(settled)))  # clean_after[j]: one from j on
@@ -307,6 +313,13 @@ class EcgStream:
             return keep, edge
         edge = int(r[idx[int(np.argmax(doubt))]])
         return keep & (r < edge), edge
+
+    def _late(self) -> float:
+        """Samples after the last beat past which the next one is late: ``pause_s``, or 1.66 x
+        the recent RR (a beat missed, Pan and Tompkins) when that is shorter."""
+        recent = np.diff(np.array([self.r_peaks[-k] for k in range(min(9, len(self.r_peaks)), 0, -1)], dtype=np.float64))
+        pause = self.cfg.pause_s * self.fs
+        return min(pause, 1.66 * float(np.median(recent))) if len(recent) >= 4 else pause
 
     def _vf_events(self, vf: npt.NDArray[np.int64], edge: int, final: bool) -> list[RhythmEvent]:
         """One event per VF episode: as soon as a run still growing at the newest edge spans
