@@ -589,6 +589,28 @@ def test_long_sinus_arrest_is_a_pause_not_unreadable_signal(shared_data: Path, s
     assert right(_pauses(feed_all(EcgStream(fs), y))) == 24
 
 
+@pytest.mark.parametrize("seconds", [2.4, 3.2])
+def test_stream_judges_a_wave_in_a_long_gap_as_offline(shared_data: Path, seconds: float) -> None:
+    """A wave (0.5 mV, sigma 30 ms) halfway through each of 24 pauses (RR 3.2 or 4.0 s) in record 100:
+    the offline call, with signal on both sides, takes it for a beat in nearly all (no pause);
+    the stream decided with 1.5 s of signal after it and reported 5 and 4 false pauses of the
+    24 that the offline call does not. It now waits 4 s in such a gap, and reports the same."""
+    from vitalgate.signal import EcgStream
+
+    x, fs, ref, _ = mitdb(shared_data, "100")
+    n = int(300 * fs)
+    y, starts = _with_pauses(x[:n], fs, ref[ref < n], [seconds])
+    t = np.arange(len(y))
+    for s in starts:
+        mid = int((s + 0.45 + seconds / 2) * fs)
+        w = slice(mid - int(0.3 * fs), mid + int(0.3 * fs))
+        y[w] += 0.5 * np.exp(-0.5 * ((t[w] - mid) / (0.03 * fs)) ** 2)
+    offline = _pauses(screen_ecg(y, fs).events)
+    assert len(offline) <= 1
+    stream = _pauses(feed_all(EcgStream(fs), y))
+    assert len(stream) == len(offline)
+
+
 def test_lost_samples_are_no_pause(sinus: tuple[np.ndarray, float, np.ndarray]) -> None:
     """3 s of samples lost (NaN) between two beats: bridged for the detector, but the interval
     across them is no pause offline (it was: a 4-s pause), as in a stream."""
