@@ -680,7 +680,8 @@ def _drop_t_waves(beats: npt.NDArray[np.int64], e: npt.NDArray[np.float64], xd: 
 
 def _drop_coupled_t_waves(beats: npt.NDArray[np.int64], fs: float, cfg: QrsConfig = DEFAULT_QRS) -> npt.NDArray[np.int64]:
     """Drop the T waves detected after every QRS of a run (see ``T_COUPLED_S``): the second
-    detection of each short interval in ``t_run`` or more consecutive short-long alternations."""
+    detection of each short interval in ``t_run`` or more consecutive short-long alternations
+    (``t_run`` 0: the rule is off)."""
     k = cfg.t_run
     if k < 1 or len(beats) < 2 * k + 2:
         return beats

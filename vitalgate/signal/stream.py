@@ -258,10 +258,11 @@ class EcgStream:
         lo = max(self.done_until - self.start, int(0.5 * self.fs) if self.start else 0)
         if not final and self.r_peaks:
             # A gap with no beat for longer than a beat is late is final only SETTLE_S before the
-            # newest sample: the detector's running level looks a few seconds around, and with
-            # no signal after a faint QRS (an artefact just before it raised the level) it is
-            # missed, and the gap read as a pause; with signal on both sides it is found, as
-            # offline (CinC 2017 A08092: a false 2.5-s pause streaming).
+            # newest sample: the detector's running level looks a few seconds around, and a
+            # wave in the gap judged with 1.5 s of signal after it was missed where the offline
+            # call, with signal on both sides, takes it for a beat; the gap was then reported
+            # as a pause the offline call does not have (a wave halfway through 24 pauses of
+            # record 100: 4-5 such; CinC 2017 A01563, A07978).
             last = self.r_peaks[-1] - self.start
             edge = max(lo, min(edge, max(last + int(self._late()), len(buf) - int(self.SETTLE_S * self.fs))))
         keep = (r >= lo) & (r < edge)
