@@ -101,6 +101,7 @@ def test_labelled_folder_with_or_without_a_header_row(tmp_path: Path, shared_dat
     assert out[0] == {**out[1], "record": out[0]["record"]}
     assert out[0]["records"] == 4
     assert out[0]["af_found"] in (0.0, 1.0)  # one AF recording: found or not
+    assert out[0]["normal_called_unreadable"] in (0.0, 0.5, 1.0)  # of two normal recordings
 
 
 def test_labelled_folder_errors_name_the_line_or_the_recording(tmp_path: Path, shared_data: Path) -> None:

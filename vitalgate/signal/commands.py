@@ -17,7 +17,7 @@ class Target(StrEnum):
 
 
 _SHARES = {"se", "ppv", "sp", "f1_af", "af_found", "normal_called_af", "other_called_af", "noisy_called_af",
-           "noisy_called_unreadable"}
+           "noisy_called_unreadable", "normal_called_unreadable", "af_called_unreadable", "other_called_unreadable"}
 
 
 def _fmt(key: str, v: float | int | str) -> str:

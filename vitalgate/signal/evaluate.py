@@ -259,6 +259,9 @@ def evaluate_labelled(directory: Path, progress: Callable[[int], None] | None = 
         "records": sum(sum(c.values()) for c in calls.values()), "f1_af": f1, "af_found": share("A", "A"),
         "normal_called_af": share("N", "A"), "other_called_af": share("O", "A"),
         "noisy_called_af": share("~", "A"), "noisy_called_unreadable": share("~", "~"),
+        # the cost of the quality check on clean recordings: no verdict, the user records again
+        "normal_called_unreadable": share("N", "~"), "af_called_unreadable": share("A", "~"),
+        "other_called_unreadable": share("O", "~"),
     }
     return Row(directory.name, "labelled", values)
 
