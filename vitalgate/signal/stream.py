@@ -4,7 +4,8 @@
 buffer (away from its edges, so a beat is found with the same context as offline), and hands the
 beat times to the same rhythm screening as :func:`~vitalgate.signal.screen_rr`.
 :class:`RrStream` does the same from RR intervals. Both report an AF episode as soon as it is
-seen (``ongoing=True``) and again when it has ended; pauses, brady/tachycardia and ectopy once.
+seen (``ongoing=True``) and again when it has ended; pauses, brady/tachycardia and ectopy once
+(a pause as soon as the beat after it arrives, the others once their running windows are whole).
 """
 
 from __future__ import annotations
@@ -114,11 +115,13 @@ class _RhythmTracker:
         # beats have the same neighbourhood). This is the detector's delay.
         half = max(self.cfg.window_beats // 2, self.cfg.af_lookahead_beats)
         last = float(t[-1 - half]) if len(t) > 2 * half else float(t[0]) + 0.5 * float(t[-1] - t[0])
-        if len(t) <= 2 * half and not self.final:
-            return []
+        windowed = len(t) > 2 * half or self.final  # (else only pauses are decided yet)
         if self.final:
             last = float(t[-1])
         out: list[RhythmEvent] = []
+        out += self._pauses(res.events, float(t[-1]))
+        if not windowed:
+            return out
         af = [
             RhythmEvent(e.kind, e.start_s, min(e.end_s, last), e.confidence)
             for e in res.events
@@ -140,10 +143,23 @@ class _RhythmTracker:
                 self.last_end[RhythmKind.AF] = end
                 self.open_af = None
         for e in res.events:  # other events: once each, when complete
-            if e.kind is RhythmKind.AF or e.end_s >= last - 1.0 or e.start_s <= self.last_end.get(e.kind, -1.0):
+            if e.kind in (RhythmKind.AF, RhythmKind.PAUSE) or e.end_s >= last - 1.0 or e.start_s <= self.last_end.get(e.kind, -1.0):
                 continue
             self.last_end[e.kind] = e.end_s
             out.append(e)
+        return out
+
+    def _pauses(self, events: list[RhythmEvent], newest: float) -> list[RhythmEvent]:
+        """The pauses not reported yet that a beat follows. A pause is one interval judged on its
+        own (no running window), so it is reported as soon as the beat after the one that ends
+        it arrives, not half a window later and not only once the window has filled: an urgent
+        alert, which the 60 beats of the premature-beat window held back 45-80 s at 60-80/min
+        (and the first 121 beats of a stream, about two minutes)."""
+        out = []
+        for e in events:
+            if e.kind is RhythmKind.PAUSE and (e.end_s < newest or self.final) and e.start_s > self.last_end.get(e.kind, -1.0):
+                self.last_end[e.kind] = e.end_s
+                out.append(e)
         return out
 
 
