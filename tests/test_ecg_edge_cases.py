@@ -171,6 +171,34 @@ def test_pause_and_bradycardia_from_rr() -> None:
     assert len(res.af_episodes) == 0
 
 
+@pytest.mark.parametrize(("rate_rr", "kind"), [(1.8, RhythmKind.BRADYCARDIA), (0.42, RhythmKind.TACHYCARDIA)])
+def test_stream_reports_a_sustained_rate_while_it_lasts(rate_rr: float, kind: RhythmKind) -> None:
+    """A heart block at 33/min, or a tachycardia at 143/min, lasting 12 minutes and then again
+    2 minutes after a return to 75/min: the stream reports each episode while it lasts
+    (``ongoing``), within 60 s of its onset (30 s to be sustained, then the decision delay),
+    and nothing outside them. Before, sustained rates were reported only once they had ended:
+    nothing for as long as the heart block lasted."""
+    from vitalgate.signal import RrStream
+
+    rng = np.random.default_rng(3)
+    parts = [np.full(100, 0.8), np.full(int(720 / rate_rr), rate_rr), np.full(200, 0.8), np.full(int(120 / rate_rr), rate_rr),
+             np.full(100, 0.8)]
+    onsets = np.cumsum([0.0, *(p.sum() for p in parts)])[[1, 3]]
+    rr = np.concatenate(parts) + rng.normal(0, 0.02, sum(len(p) for p in parts))
+    stream, seen, t = RrStream(), [], 0.0
+    for v in rr:
+        t += v
+        seen += [(t, e) for e in stream.feed([v]) if e.kind is kind]
+    ends = onsets + np.array([720.0, 120.0])
+    for onset in onsets:
+        first = [(at, e) for at, e in seen if abs(e.start_s - onset) < 5.0]
+        assert first
+        at, e = first[0]
+        assert e.ongoing
+        assert at - onset < 60.0
+    assert all(any(a - 5.0 <= e.start_s and e.end_s <= b + 5.0 for a, b in zip(onsets, ends, strict=True)) for _, e in seen)
+
+
 def test_rr_input_errors() -> None:
     with pytest.raises(SignalError, match="increasing"):
         screen_rr([1.0, 2.0, 1.5] * 10)
@@ -665,7 +693,7 @@ def test_two_to_one_av_block_is_bradycardia(shared_data: Path, rec: str) -> None
     (0.02-0.03 of the QRS energy) and passed the running threshold, which falls to the T and P
     waves' level in so slow a rhythm, with the faint floor at 1 % (124 detections for 74 beats,
     no bradycardia); at 3 %, 77 and bradycardia over the whole stretch."""
-    from vitalgate.signal import QrsConfig, RhythmConfig
+    from vitalgate.signal import EcgStream, QrsConfig, RhythmConfig
 
     x, fs, ref, _ = mitdb(shared_data, rec)
     x = x[: int(180 * fs)].copy()
@@ -682,3 +710,8 @@ def test_two_to_one_av_block_is_bradycardia(shared_data: Path, rec: str) -> None
     if rec == "117":
         old = RhythmConfig(qrs=QrsConfig(faint=0.01))
         assert len(screen_ecg(x, fs, old).r_peaks) > len(kept) + 30
+    # streaming: reported while it lasts, not when the stream ends
+    stream = EcgStream(fs)
+    fed = [e for i in range(0, len(x), 130) for e in stream.feed(x[i : i + 130]) if e.kind is RhythmKind.BRADYCARDIA]
+    assert fed
+    assert fed[0].ongoing

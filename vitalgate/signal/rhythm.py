@@ -159,6 +159,9 @@ class RrScreening:
 
 
 _runs = _numeric.runs
+#: Frequent ectopy must last this long (s) to be an event: the premature-beat rate is a
+#: running mean over 61 intervals, about a minute.
+ECTOPY_S = 60.0
 
 
 def _trailing_sum(v: Float, w: int) -> Float:
@@ -330,7 +333,7 @@ def screen_beats(beat_times_s: npt.ArrayLike, cfg: RhythmConfig = DEFAULT,
         events += [RhythmEvent(kind, a, b, 0.8, detail=f"{kind.value}") for a, b in _sustained(t0, t1, mask & good, cfg.sustained_s)]
     per_min = _numeric.running_mean(premature.astype(float), min(len(rr), 61)) * (60.0 / np.maximum(rr, 0.2))
     events += [RhythmEvent(RhythmKind.ECTOPY, a, b, 0.7, detail="frequent premature beats")
-               for a, b in _sustained(t0, t1, (per_min > cfg.ectopy_per_min) & ~af & good, 60.0)]
+               for a, b in _sustained(t0, t1, (per_min > cfg.ectopy_per_min) & ~af & good, ECTOPY_S)]
     events.sort(key=lambda e: e.start_s)
     return RrScreening(episodes, events, t, af, float(60.0 / np.median(rr)))
 

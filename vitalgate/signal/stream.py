@@ -5,7 +5,8 @@ buffer (away from its edges, so a beat is found with the same context as offline
 beat times to the same rhythm screening as :func:`~vitalgate.signal.screen_rr`.
 :class:`RrStream` does the same from RR intervals. Both report an AF episode as soon as it is
 seen (``ongoing=True``) and again when it has ended; pauses, brady/tachycardia and ectopy once
-(a pause as soon as the beat after it arrives, the others once their running windows are whole).
+(a pause as soon as the beat after it arrives; a sustained rate once it has lasted its minimum,
+``ongoing=True`` while it goes on).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from vitalgate.signal.ecg import (
 from vitalgate.signal.events import RhythmEvent, RhythmKind
 from vitalgate.signal.qrs import MAX_FS, MIN_FS, VF_WINDOW_S
 from vitalgate.signal.quality import QualityConfig
-from vitalgate.signal.rhythm import DEFAULT, RhythmConfig, _runs, screen_beats
+from vitalgate.signal.rhythm import DEFAULT, ECTOPY_S, RhythmConfig, _runs, screen_beats
 
 
 def _merged(ranges: list[tuple[float, float]], start: float, end: float) -> list[tuple[float, float]]:
@@ -120,6 +121,8 @@ class _RhythmTracker:
             last = float(t[-1])
         out: list[RhythmEvent] = []
         out += self._pauses(res.events, float(t[-1]))
+        # Bradycardia needs only the 9-beat median rate around each beat: decided 5 beats behind.
+        out += self._sustained(res.events, {RhythmKind.BRADYCARDIA}, float(t[-6]) if len(t) > 6 and not self.final else float(t[-1]))
         if not windowed:
             return out
         af = [
@@ -142,11 +145,30 @@ class _RhythmTracker:
                 out.append(RhythmEvent(RhythmKind.AF, self.open_af.start_s, end, conf, ongoing=False))
                 self.last_end[RhythmKind.AF] = end
                 self.open_af = None
-        for e in res.events:  # other events: once each, when complete
-            if e.kind in (RhythmKind.AF, RhythmKind.PAUSE) or e.end_s >= last - 1.0 or e.start_s <= self.last_end.get(e.kind, -1.0):
+        # Tachycardia (outside AF) and frequent ectopy need the AF and premature-beat windows.
+        out += self._sustained(res.events, {RhythmKind.TACHYCARDIA, RhythmKind.ECTOPY}, last)
+        return out
+
+    def _sustained(self, events: list[RhythmEvent], kinds: set[RhythmKind], horizon: float) -> list[RhythmEvent]:
+        """Events of ``kinds`` (sustained rates) not reported yet, decided up to ``horizon`` s:
+        each once, as soon as its decided part lasts its minimum (``sustained_s``, frequent
+        ectopy ``ECTOPY_S``), with ``ongoing=True`` while it goes on; one that ended before is
+        reported whole. (Reported only when they ended, a heart block at 33/min lasting an hour
+        raised nothing while it lasted.) As offline, an episode the running rate splits is two
+        (the alert engine re-publishes an unacknowledged alert of the same rule)."""
+        out = []
+        for e in events:
+            if e.kind not in kinds or e.start_s >= horizon - 1.0:
                 continue
-            self.last_end[e.kind] = e.end_s
-            out.append(e)
+            end = min(e.end_s, horizon)
+            if e.start_s <= self.last_end.get(e.kind, -1.0):  # the episode reported, going on
+                self.last_end[e.kind] = max(self.last_end[e.kind], end)
+                continue
+            ongoing = not self.final and e.end_s >= horizon - 1.0
+            if ongoing and end - e.start_s < (ECTOPY_S if e.kind is RhythmKind.ECTOPY else self.cfg.sustained_s):
+                continue
+            self.last_end[e.kind] = end
+            out.append(RhythmEvent(e.kind, e.start_s, end, e.confidence, ongoing=ongoing, detail=e.detail))
         return out
 
     def _pauses(self, events: list[RhythmEvent], newest: float) -> list[RhythmEvent]:
