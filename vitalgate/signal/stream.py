@@ -162,7 +162,7 @@ class _RhythmTracker:
                 continue
             end = min(e.end_s, horizon)
             if e.start_s <= self.last_end.get(e.kind, -1.0):  # the episode reported, going on
-                self.last_end[e.kind] = max(self.last_end[e.kind], end)
+                self.last_end[e.kind] = max(self.last_end.get(e.kind, end), end)
                 continue
             ongoing = not self.final and e.end_s >= horizon - 1.0
             if ongoing and end - e.start_s < (ECTOPY_S if e.kind is RhythmKind.ECTOPY else self.cfg.sustained_s):
