@@ -171,6 +171,19 @@ def test_pause_and_bradycardia_from_rr() -> None:
     assert len(res.af_episodes) == 0
 
 
+def test_stream_reports_consecutive_pauses_as_offline() -> None:
+    """Two long intervals in a row (3.0 and 3.4 s) are two pauses offline; the stream skipped
+    the second, which starts where the first ends (AFDB 07879: 69 of 78 streamed)."""
+    from vitalgate.signal import RrStream
+
+    rr = np.r_[np.full(40, 0.8), 3.0, 3.4, np.full(40, 0.8), 2.8, np.full(40, 0.8)]
+    offline = [(e.start_s, e.end_s) for e in screen_rr(np.cumsum(rr)).events if e.kind is RhythmKind.PAUSE]
+    stream = RrStream()
+    streamed = [e for i in range(0, len(rr), 5) for e in stream.feed(rr[i : i + 5]) if e.kind is RhythmKind.PAUSE]
+    assert len(offline) == 3
+    assert [(round(e.start_s, 6), round(e.end_s, 6)) for e in streamed] == [(round(a, 6), round(b, 6)) for a, b in offline]
+
+
 @pytest.mark.parametrize(("rate_rr", "kind"), [(1.8, RhythmKind.BRADYCARDIA), (0.42, RhythmKind.TACHYCARDIA)])
 def test_stream_reports_a_sustained_rate_while_it_lasts(rate_rr: float, kind: RhythmKind) -> None:
     """A heart block at 33/min, or a tachycardia at 143/min, lasting 12 minutes and then again

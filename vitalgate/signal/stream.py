@@ -179,7 +179,8 @@ class _RhythmTracker:
         (and the first 121 beats of a stream, about two minutes)."""
         out = []
         for e in events:
-            if e.kind is RhythmKind.PAUSE and (e.end_s < newest or self.final) and e.start_s > self.last_end.get(e.kind, -1.0):
+            # (>=: two long intervals in a row are two pauses, the second starting where the first ends)
+            if e.kind is RhythmKind.PAUSE and (e.end_s < newest or self.final) and e.start_s >= self.last_end.get(e.kind, -1.0):
                 self.last_end[e.kind] = e.end_s
                 out.append(e)
         return out
