@@ -7,6 +7,7 @@ test is the manager — allow-list, retries, resume after a link drop, concurren
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -258,3 +259,41 @@ async def test_profile_needing_bonding_is_bonded_before_the_driver_runs() -> Non
         assert meter.device is not None
         assert meter.device.keystore is not None
         assert await meter.device.keystore.get_all()  # keys of the gateway kept: bonded
+
+
+def test_a_stop_swallowed_while_the_scan_starts_still_stops_the_manager() -> None:
+    """A cancellation that reaches the manager while the scanner is starting, and that the BLE
+    stack swallows on the way (bleak/bumble may turn one into an error or a normal end), must
+    still stop it: before, the manager then waited forever, and the gateway's shutdown with it
+    (the demo hung on SIGTERM about once in five runs under load)."""
+    from bleak.backends.scanner import BaseBleakScanner
+
+    started = asyncio.Event()
+
+    class SwallowingScanner(BaseBleakScanner):
+        def __init__(self, detection_callback: object, service_uuids: object, scanning_mode: object = "active",
+                     **kwargs: object) -> None:
+            super().__init__(detection_callback, service_uuids)  # type: ignore[arg-type]
+
+        async def start(self) -> None:
+            started.set()
+            with contextlib.suppress(asyncio.CancelledError):  # the stack's bug: the stop is lost here
+                await asyncio.sleep(0.5)
+
+        async def stop(self) -> None:
+            return None
+
+    async def go() -> None:
+        manager = ConnectionManager(lambda _d, _a: None, allow=set(), scanner_backend=SwallowingScanner)
+
+        async def emit(_o: DeviceOutput) -> None:
+            return None
+
+        task = asyncio.create_task(manager.run(emit))
+        await started.wait()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5.0)
+        assert task in done, "the manager did not stop"
+        assert task.cancelled()
+
+    asyncio.run(go())

@@ -220,7 +220,11 @@ class ConnectionManager:
             self._tg = tg
             scanner = BleakScanner(self._on_advertisement, backend=self.scanner_backend)
             async with scanner:
-                await asyncio.Future()  # until cancelled
+                while True:  # until cancelled; a stop swallowed on the way (a library turning
+                    # the cancellation into an error or a normal end while the task was busy)
+                    # is honoured within a second, not left to hang the shutdown
+                    honour_swallowed_cancel()
+                    await asyncio.sleep(1.0)
 
     def _on_advertisement(self, device: BLEDevice, adv: AdvertisementData) -> None:
         address = device.address.upper()
