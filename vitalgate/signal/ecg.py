@@ -30,7 +30,6 @@ from vitalgate.signal.quality import QualityConfig
 from vitalgate.signal.rhythm import (
     DEFAULT,
     RhythmConfig,
-    _runs,
     record_irregularity,
     rr_for_af,
     screen_beats,
@@ -579,7 +578,7 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     cfg = config or DEFAULT
     raw = np.asarray(ecg, dtype=np.float64)
     x = _validate(raw, fs)  # (raw itself unless samples were lost: NaN or inf, bridged in a copy)
-    lost = (_runs(~np.isfinite(raw)) if x is not raw else np.zeros((0, 2))).astype(np.int64).reshape(-1, 2)
+    lost = (_numeric.runs(~np.isfinite(raw)) if x is not raw else np.zeros((0, 2))).astype(np.int64).reshape(-1, 2)
     quality = quality or cfg.quality
     seg = int(SEGMENT_S * fs)
     parts = []
@@ -596,7 +595,7 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
         r, ectopic = r[once], ectopic[once]
     vf = join_ranges([p.vf for p in parts])
     readable, sqi = np.concatenate([p.readable for p in parts]), np.concatenate([p.sqi for p in parts])
-    runs = _runs(~readable) * seg
+    runs = _numeric.runs(~readable) * seg
     unreadable = np.minimum(runs, len(x)).astype(np.int64).reshape(-1, 2)
     if len(r) >= 2:
         seg_of = np.minimum(r // seg, len(readable) - 1)

@@ -552,8 +552,7 @@ def _detect(x: npt.NDArray[np.float64], fs: float, xd: npt.NDArray[np.float64] |
     r = r1
     if not vf.any():
         return r, none
-    d = np.diff(np.concatenate([[0], vf.astype(np.int8), [0]]))
-    ranges = np.stack([np.flatnonzero(d == 1) * w, np.flatnonzero(d == -1) * w], axis=1).astype(np.int64)
+    ranges = _numeric.runs(vf) * w
     inside = vf[np.minimum(r // w, len(vf) - 1)] & (r < len(vf) * w)
     return np.asarray(r[~inside], dtype=np.int64), ranges
 
@@ -886,8 +885,7 @@ def _track(beats: npt.NDArray[np.int64], pos: npt.NDArray[np.int64], e: npt.NDAr
     noisy = _noisy_beats(beats, f, fs, cfg)
     if not noisy.any():
         return beats
-    d = np.diff(np.concatenate([[0], noisy.astype(np.int8), [0]]))
-    s, t = np.flatnonzero(d == 1), np.flatnonzero(d == -1)  # runs [s, t) of noisy beats
+    s, t = _numeric.runs(noisy).T  # runs [s, t) of noisy beats
     inner = (s > 0) & (t < n)
     s, t = s[inner], t[inner]
     if len(s) == 0:

@@ -158,7 +158,6 @@ class RrScreening:
         return "too_short" if len(self.beat_times_s) < DEFAULT.min_beats else "no_af"
 
 
-_runs = _numeric.runs
 #: Frequent ectopy must last this long (s) to be an event: the premature-beat rate is a
 #: running mean over 61 intervals, about a minute.
 ECTOPY_S = 60.0
@@ -231,7 +230,7 @@ def premature_beats(rr: Float, cfg: RhythmConfig = DEFAULT, median: Float | None
 def af_episodes_from_mask(t_start: Float, t_end: Float, af: Bool, total_s: float,
                           cfg: RhythmConfig = DEFAULT) -> Float:
     """Merge per-interval AF flags into ``[start, end)`` episodes in seconds."""
-    runs = _runs(af)
+    runs = _numeric.runs(af)
     if len(runs) == 0:
         return np.zeros((0, 2))
     eps = np.stack([t_start[runs[:, 0]], t_end[runs[:, 1] - 1]], axis=1)
@@ -271,7 +270,7 @@ def record_irregularity(rr: Float, ok: Bool, ectopic: Bool | None = None,
 
 
 def _sustained(t0: Float, t1: Float, mask: Bool, min_s: float) -> list[tuple[float, float]]:
-    runs = _runs(mask)
+    runs = _numeric.runs(mask)
     return [(float(t0[a]), float(t1[b - 1])) for a, b in runs if t1[b - 1] - t0[a] >= min_s]
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vitalgate.errors import SignalError
+from vitalgate.signal import _numeric
 from vitalgate.signal.ecg import (
     SEGMENT_S,
     _signal_stages,
@@ -29,7 +30,7 @@ from vitalgate.signal.ecg import (
 from vitalgate.signal.events import RhythmEvent, RhythmKind
 from vitalgate.signal.qrs import MAX_FS, MIN_FS, VF_WINDOW_S
 from vitalgate.signal.quality import QualityConfig
-from vitalgate.signal.rhythm import DEFAULT, ECTOPY_S, RhythmConfig, _runs, screen_beats
+from vitalgate.signal.rhythm import DEFAULT, ECTOPY_S, RhythmConfig, screen_beats
 
 
 def _merged(ranges: list[tuple[float, float]], start: float, end: float) -> list[tuple[float, float]]:
@@ -278,7 +279,7 @@ class EcgStream:
         xs = np.concatenate([[-1], known])
         ys = np.concatenate([[before], x[known]])
         out = np.where(lost, np.interp(i, xs, ys), x)  # after the last known sample: held
-        for a, b in _runs(lost):
+        for a, b in _numeric.runs(lost):
             self.tracker.note_gap((self.samples_seen + int(a) - 1) / self.fs, (self.samples_seen + int(b)) / self.fs)
         return np.asarray(out, dtype=np.float64)
 
@@ -295,6 +296,7 @@ class EcgStream:
         edge = len(buf) if final else len(buf) - int(self.MARGIN_S * self.fs)
         vf_events = self._vf_events(vf, edge, final)
         lo = max(self.done_until - self.start, int(0.5 * self.fs) if self.start else 0)
+        late = self._late()
         if not final and self.r_peaks:
             # A gap with no beat for longer than a beat is late is final only SETTLE_S before the
             # newest sample: the detector's running level looks a few seconds around, and a
@@ -303,10 +305,10 @@ class EcgStream:
             # as a pause the offline call does not have (a wave halfway through 24 pauses of
             # record 100: 4-5 such; CinC 2017 A01563, A07978).
             last = self.r_peaks[-1] - self.start
-            edge = max(lo, min(edge, max(last + int(self._late()), len(buf) - int(self.SETTLE_S * self.fs))))
+            edge = max(lo, min(edge, max(last + int(late), len(buf) - int(self.SETTLE_S * self.fs))))
         keep = (r >= lo) & (r < edge)
         seg = int(SEGMENT_S * self.fs)
-        bad = [((self.start + int(a)) / self.fs, (self.start + min(int(b), len(buf))) / self.fs) for a, b in _runs(~ok) * seg]
+        bad = [((self.start + int(a)) / self.fs, (self.start + min(int(b), len(buf))) / self.fs) for a, b in _numeric.runs(~ok) * seg]
         for a_s, b_s in bad:  # unreadable: its beats are dropped, its gap is no pause...
             self.tracker.note_gap(a_s, b_s, unreadable=True)
         for a, b in st.quiet:  # ...unless the ECG shows one
@@ -317,7 +319,7 @@ class EcgStream:
         if keep.any():  # beats of unreadable segments are dropped, unless clearly QRS complexes
             keep &= ok[np.minimum(r // seg, len(ok) - 1)] | st.clean  # (those that bound a pause)
             if not final:
-                keep, edge = self._hold_in_pause(r, keep, st.clean, edge)
+                keep, edge = self._hold_in_pause(r, keep, st.clean, edge, late)
         self.done_until = self.start + edge
         absolute, ectopic = r[keep] + self.start, ectopic[keep]
         if self.r_peaks:
@@ -329,9 +331,9 @@ class EcgStream:
         return [self._strip(e) for e in events]
 
     def _hold_in_pause(self, r: npt.NDArray[np.int64], keep: npt.NDArray[np.bool_], clean: npt.NDArray[np.bool_],
-                       edge: int) -> tuple[npt.NDArray[np.bool_], int]:
+                       edge: int, late: float) -> tuple[npt.NDArray[np.bool_], int]:
         """``(keep, edge)`` with the decision on a doubtful beat put off: one that is not clearly a
-        QRS complex (``clean``) and comes later than ``pause_s``, or 1.66 x the recent RR, after
+        QRS complex (``clean``) and comes later than ``late`` (:meth:`_late`) after
         the beat before it waits (with the beats after it) until a clear QRS complex follows it
         with ``SETTLE_S`` of signal after that one, or until it is ``PAUSE_CONTEXT_S`` from the
         buffer's oldest sample. In a pause still going on, the detector's running level, which
@@ -343,7 +345,7 @@ class EcgStream:
             return keep, edge
         before = self.r_peaks[-1] - self.start if self.r_peaks else r[idx[0]] - len(self.buffer)
         prev = np.concatenate([[before], r[idx[:-1]]])
-        doubt = ~clean[idx] & (r[idx] - prev > self._late())
+        doubt = ~clean[idx] & (r[idx] - prev > late)
         # (a clear QRS with SETTLE_S of signal after it: the running level around it settled)
         settled = clean & (r < len(self.buffer) - self.SETTLE_S * self.fs)
         clean_after = np.flip(np.logical_or.accumulate(np.flip(settled)))  # clean_after[j]: one from j on
