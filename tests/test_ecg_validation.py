@@ -181,17 +181,53 @@ def test_home_device_recordings(shared_data: Path) -> None:
     fp = sum(v for (lab, c), v in calls.items() if c == "A" and lab != "A")
     fn = n["A"] - tp
     f1 = 2 * tp / (2 * tp + fp + fn)
-    # measured: F1 0.834 (even half 0.794, odd 0.869), normal called AF 0.7 %, other rhythm
-    # called AF 3.3 %, noisy called AF 2/30, unreadable: noisy 15/30 (11 before the
+    # measured: F1 0.818 (0.834 before the RR-alternation check, which takes 5 AF and 2 other
+    # rhythm recordings with alternating RR), normal called AF 0.7 %, other rhythm called AF
+    # 1.7 % (3.3 % before), noisy called AF 2/30, unreadable: noisy 15/30 (11 before the
     # between-beats noise, 14 before the QRS beat tracking), normal 2 (3 before the beat
     # agreement's lag search), AF 1 — F1 and noisy short of the goals (0.90, none); see
     # docs/ecg-screening.md
-    assert f1 >= 0.83
+    assert f1 >= 0.81
     assert calls.get(("N", "A"), 0) / n["N"] <= 0.01
-    assert calls.get(("O", "A"), 0) / n["O"] <= 0.04
+    assert calls.get(("O", "A"), 0) / n["O"] <= 0.02
     assert calls.get(("~", "A"), 0) <= 2
     assert calls.get(("~", "~"), 0) >= 13
     assert calls.get(("N", "~"), 0) + calls.get(("A", "~"), 0) + calls.get(("O", "~"), 0) <= 4
+
+
+@pytest.mark.parametrize("name", ["A00656", "A07636"])
+def test_alternating_rr_is_not_af(shared_data: Path, name: str) -> None:
+    """Two home recordings labelled "other rhythm" whose RR alternate short-long (A00656: about
+    0.5 / 1.15 s, premature beats the QRS shape does not flag): irregular enough for every
+    other short-record test, called AF without the alternation check and not with it (lag-1
+    RR autocorrelation -0.56 and -0.69, under ``short_af_min_rr_autocorr``)."""
+    from vitalgate.signal import RhythmConfig
+
+    r = wfdb.rdrecord(str(shared_data / "cinc2017" / name))
+    x, fs = r.p_signal[:, 0], float(r.fs)
+    assert screen_ecg(x, fs).verdict == "no_af"
+    off = screen_ecg(x, fs, RhythmConfig(short_af_min_rr_autocorr=-1.0))
+    assert off.verdict == "af"
+    assert float(np.sum(off.af_episodes[:, 1] - off.af_episodes[:, 0])) >= 0.5 * len(x)
+
+
+def test_rr_autocorrelation() -> None:
+    """Near -1 for a short-long alternation, near 0 for independent RR, ``nan`` under 8
+    intervals; the intervals not ``clean`` are left out."""
+    from vitalgate.signal.rhythm import rr_autocorrelation
+
+    rng = np.random.default_rng(3)
+    alternating = np.tile([0.55, 1.0], 20) + rng.normal(0, 0.02, 40)
+    assert rr_autocorrelation(alternating, np.ones(40, dtype=bool)) < -0.9
+    random = rng.uniform(0.5, 1.1, 400)
+    assert abs(rr_autocorrelation(random, np.ones(400, dtype=bool))) < 0.15
+    assert np.isnan(rr_autocorrelation(alternating[:7], np.ones(7, dtype=bool)))
+    spoilt = alternating.copy()
+    spoilt[5] = 3.0  # an interval across a ventricular beat, say: left out, not counted
+    keep = np.ones(40, dtype=bool)
+    keep[5] = False
+    assert rr_autocorrelation(spoilt, keep) == rr_autocorrelation(np.delete(spoilt, 5), np.ones(39, dtype=bool))
+    assert rr_autocorrelation(spoilt, keep) != rr_autocorrelation(spoilt, np.ones(40, dtype=bool))
 
 
 @pytest.mark.parametrize("rec", ["105", "106", "113", "119"])

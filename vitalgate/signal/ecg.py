@@ -31,6 +31,7 @@ from vitalgate.signal.rhythm import (
     DEFAULT,
     RhythmConfig,
     record_irregularity,
+    rr_autocorrelation,
     rr_for_af,
     screen_beats,
 )
@@ -829,7 +830,8 @@ def qrst_residual(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64
 def _short_record_af(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], usable: npt.NDArray[np.bool_],
                      ectopic: npt.NDArray[np.bool_], cfg: RhythmConfig) -> npt.NDArray[np.int64]:
     """AF over a short recording, decided once for the whole record: irregular successive RR
-    changes, the Petrenas irregularity and bigeminy measure over the record, and no P wave
+    changes, the Petrenas irregularity and bigeminy measure over the record, successive RR
+    not alternating (:func:`~vitalgate.signal.rhythm.rr_autocorrelation`), and no P wave
     locked to the QRS (:func:`p_wave_agreement`; not asked when the rhythm is very irregular:
     at fast irregular rates the previous beat's T wave falls in the P window; locked waves that
     repeat at a flutter cycle are flutter waves, :func:`flutter_waves`). ``(1, 2)`` from
@@ -841,6 +843,8 @@ def _short_record_af(x: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.in
     none = np.zeros((0, 2), dtype=np.int64)
     if not (share >= cfg.short_af_share and irregularity > cfg.short_af_irregularity and bigeminy >= cfg.af_bigeminy):
         return none
+    if rr_autocorrelation(rr, ok & ~(ectopic[:-1] | ectopic[1:])) < cfg.short_af_min_rr_autocorr:
+        return none  # alternating (bigeminy the QRS shape does not show, grouped beating): not AF
     # (nan, too few beats to tell: no P wave found)
     locked = not irregularity > cfg.short_af_no_p_check and p_wave_agreement(x, fs, r, ectopic) >= cfg.short_p_agreement
     if locked and not flutter_waves(p_wave_windows(x, fs, r[~ectopic]), fs) >= cfg.af_flutter_waves:
