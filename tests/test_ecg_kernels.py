@@ -12,7 +12,7 @@ from vitalgate.signal.ecg import (
     _segment_first,
     _segment_medians,
 )
-from vitalgate.signal.qrs import _running_quantile, moving_average, moving_average_rows
+from vitalgate.signal.qrs import _box_twice, _running_quantile, moving_average, moving_average_rows
 
 
 def _templates_loop(w: np.ndarray, rr_before: np.ndarray, block: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -89,6 +89,18 @@ def test_moving_average_rows_are_the_moving_average_there(w: int) -> None:
     idx = starts[:, None] + np.arange(21)[None, :]
     assert np.array_equal(moving_average_rows(v, w, starts, 21), moving_average(v, w)[idx])
     assert np.array_equal(moving_average_rows(v, w, starts[2:5], 21), moving_average(v, w)[idx[2:5]])
+
+
+@pytest.mark.parametrize("w", [2, 3, 4, 5, 8])
+@pytest.mark.parametrize("n", [7, 31, 32, 1000, 50_001])
+def test_box_twice_is_the_moving_average_twice(w: int, n: int) -> None:
+    """The QRS band's low-pass, one triangular convolution inside and the two boxes at the edges,
+    equals two moving averages (to rounding), edges included, short inputs too."""
+    x = np.random.default_rng(n + w).standard_normal(n) + 3.0
+    want = moving_average(moving_average(x, w), w)
+    got = _box_twice(x, w)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("distance", [1, 2, 31, 200])

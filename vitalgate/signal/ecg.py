@@ -583,7 +583,7 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     quality = quality or cfg.quality
     seg = int(SEGMENT_S * fs)
     parts = []
-    for w0, a, b, w1 in blocks(len(x), fs, seg):  # one block up to 40 min (MITDB, cinc2017)
+    for w0, a, b, w1 in blocks(len(x), fs, seg):  # one block up to 80 min (MITDB, cinc2017)
         st = _signal_stages(x[w0:w1], fs, cfg, quality)
         core = (st.r >= a - w0) & (st.r < b - w0)
         s0, s1 = (a - w0) // seg, (a - w0) // seg + -(-(b - a) // seg)  # the core's segments
