@@ -699,6 +699,26 @@ def test_undersensing_check_keeps_real_pauses(shared_data: Path, p_waves: bool) 
     assert found == _pauses(screen_ecg(y, fs, RhythmConfig(pause_beat_corr=2.0)).events)
 
 
+@pytest.mark.parametrize(("rec", "at", "seconds"), [("100", 700.0, 4.0), ("113", 100.0, 4.0), ("119", 100.0, 8.0), ("201", 100.0, 8.0)])
+def test_a_gain_drop_is_no_pause(shared_data: Path, rec: str, at: float, seconds: float) -> None:
+    """A lead whose amplitude drops to a tenth for 4-8 s (a patch lifting; the baseline kept):
+    the beats go on, faint, and the detector misses them. Under a rhythm the gap's places do not
+    fit (sinus arrhythmia 113, ventricular bigeminy 119, AF 201, a rate that drifts 100), the
+    undersensing check's places missed them too and an urgent pause was reported, offline and
+    streaming. The faint QRS-T complexes now fill the gap: no pause. With that check off
+    (``pause_beat_qrst_corr`` above 1) the pause is back."""
+    from vitalgate.signal import EcgStream, RhythmConfig
+
+    x, fs, _, _ = mitdb(shared_data, rec)
+    y = x[int(at * fs) : int((at + 60) * fs)].copy()
+    gap = slice(int(25 * fs), int((25 + seconds) * fs))
+    base = float(np.median(y[int(23 * fs) : int((27 + seconds) * fs)]))
+    y[gap] = base + 0.1 * (y[gap] - base)
+    assert _pauses(screen_ecg(y, fs).events) == []
+    assert _pauses(feed_all(EcgStream(fs), y)) == []
+    assert _pauses(screen_ecg(y, fs, RhythmConfig(pause_beat_qrst_corr=2.0)).events)
+
+
 @pytest.mark.parametrize("rec", ["117", "100"])
 def test_two_to_one_av_block_is_bradycardia(shared_data: Path, rec: str) -> None:
     """2:1 AV block: every other QRST of 3 minutes blanked, its P wave kept, halving the rate

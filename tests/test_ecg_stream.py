@@ -206,6 +206,26 @@ def test_long_inputs_in_blocks_screen_as_one_array(shared_data: Path, monkeypatc
     assert np.mean(np.abs(blocked.sqi - whole.sqi) < 0.05) >= 0.99
 
 
+def test_stream_judges_a_pause_on_the_pass_that_makes_its_end_final(shared_data: Path) -> None:
+    """40 s of record 100 whose amplitude drops to a quarter from 19.6 s on, with six artefact
+    spikes of 1.7-3.5 mV. The offline call reports no pause. The stream judged the gap after
+    a spike (22.8 s) on a pass where the beat that ends it still waited for signal after it,
+    before the detector had taken the faint beats in the gap, and reported a 4-s urgent pause
+    that later passes did not see (as CinC 2017 A08092 did, among the 8528 streamed). A pause
+    is now judged on the pass that makes the beat ending it final, with the signal after it."""
+    x, fs, _, _ = mitdb(shared_data, "100")
+    y = x[int(212.507 * fs) :][: int(40 * fs)].copy()
+    base = float(np.median(y))
+    drop = int(19.558 * fs)
+    y[drop:] = base + 0.2457 * (y[drop:] - base)
+    t = np.arange(len(y)) / fs
+    for at, size, width in ((19.331, -2.467, 0.0168), (34.917, -1.705, 0.0285), (29.622, -1.792, 0.0123),
+                            (26.339, 3.079, 0.0223), (17.228, -3.519, 0.0257), (35.775, -3.232, 0.0133)):
+        y += size * np.exp(-0.5 * ((t - at) / width) ** 2) * (np.abs(t - at) < 30 / fs)
+    assert [e for e in screen_ecg(y, fs).events if e.kind is RhythmKind.PAUSE] == []
+    assert [e for e in feed_all(EcgStream(fs), y) if e.kind is RhythmKind.PAUSE] == []
+
+
 def test_lost_samples_are_bridged_not_taken_for_a_pause(shared_data: Path) -> None:
     """2.4 s of samples lost (NaN) at 75/min: bridged, the interval across them is no pause and
     the beats go on; the same stretch held flat as if it were signal is reported as a pause (the

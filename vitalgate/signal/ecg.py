@@ -500,16 +500,21 @@ def quiet_pauses(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64
 def undersensed_pauses(xd: npt.NDArray[np.float64], fsd: float, rd: npt.NDArray[np.int64],
                        cfg: RhythmConfig = DEFAULT) -> npt.NDArray[np.bool_]:
     """Per RR interval of the beats ``rd`` (samples of ``xd``, the ECG at ``fsd``): ``True`` for
-    a pause (RR over ``pause_s``) that is beats the detector missed. The rhythm before the pause
-    (the median of up to 8 RR) must fit the gap a whole number of times, 3 or more (within
-    20 %: two missed beats at least; at one, waves of noise pass by chance), and at each place
-    it puts a beat (the gap divided evenly) a wave of the QRS band must peak within
-    ``pause_beat_window_s``, correlate with the median QRS of the beats before (+-60 ms) by
-    ``pause_beat_corr`` at least and rise ``pause_beat_snr`` x above the gap's median |QRS
-    band|: a lead whose QRS shrank, not a heart that stopped. A sinus arrest leaves the gap flat
-    and an AV block leaves P waves a PR interval before those places; a pause with too few
-    beats before it to know the rhythm stands. A loop over the pauses (rare), each judged on a
-    few seconds of signal."""
+    a pause (RR over ``pause_s``) that is beats the detector missed: a lead whose QRS shrank,
+    not a heart that stopped. A wave of the QRS band counts as a missed beat when it correlates
+    with the median QRS of the beats before (+-60 ms) by ``pause_beat_corr`` at least and rises
+    ``pause_beat_snr`` x above the gap's median |QRS band|. Missed beats either
+
+    * at each place the rhythm before the pause (the median of up to 8 RR) puts a beat, when it
+      fits the gap a whole number of times, 3 or more (within 20 %: two missed beats at least;
+      at one, waves of noise pass by chance), within ``pause_beat_window_s``; or
+    * anywhere, two or more, leaving no interval longer than ``pause_s``, when each also
+      matches the beats' whole QRS-T complex by ``pause_beat_qrst_corr`` (a gain drop under a
+      rhythm the places do not fit: sinus arrhythmia, bigeminy, AF).
+
+    A sinus arrest leaves the gap flat and an AV block leaves P waves, a PR interval before
+    those places and with no T wave after them; a pause with too few beats before it to know
+    the rhythm stands. A loop over the pauses (rare), each judged on a few seconds of signal."""
     out = np.zeros(max(len(rd) - 1, 0), dtype=bool)
     if len(rd) < 6 or cfg.pause_beat_corr > 1.0:
         return out
@@ -522,10 +527,6 @@ def undersensed_pauses(xd: npt.NDArray[np.float64], fsd: float, rd: npt.NDArray[
         before = before[before <= cfg.pause_s * fsd]
         if len(before) < 4:
             continue
-        m = float(np.median(before))
-        n = round(rr[i] / m)
-        if n < 3 or abs(rr[i] - n * m) > 0.2 * m:  # (one missed beat is too little to tell)
-            continue
         lo, hi = max(0, int(rd[max(0, i - 8)]) - round(0.5 * fsd)), min(len(xd), int(rd[i + 1]) + round(0.5 * fsd))
         f = qrs_band(xd[lo:hi], fsd)
         beats = rd[max(0, i - 8) : i + 1] - lo
@@ -535,23 +536,61 @@ def undersensed_pauses(xd: npt.NDArray[np.float64], fsd: float, rd: npt.NDArray[
         t = np.median(f[beats[:, None] + off[None, :]], axis=0)
         t -= t.mean()
         a, b = int(rd[i]) - lo, int(rd[i + 1]) - lo
-        places = a + np.round(np.arange(1, n) * (b - a) / n).astype(np.int64)
-        shifts = np.arange(-win, win + 1)
-        at = places[:, None] + shifts[None, :]  # (place, shift): the centre of a QRS window
-        if at.min() < h or at.max() >= len(f) - h:
-            continue
-        w = f[at[:, :, None] + off[None, None, :]]  # (place, shift, sample)
-        w = w - w.mean(axis=2, keepdims=True)
-        with np.errstate(all="ignore"):
-            c = (w @ t) / (np.sqrt((w * w).sum(axis=2)) * float(np.sqrt(t @ t)))
-        c = np.nan_to_num(c, nan=-1.0)
-        best = c.argmax(axis=1)
-        inside = (best > 0) & (best < len(shifts) - 1)  # a peak, not a slope into a wave beyond
-        height = np.abs(w[np.arange(len(places)), best]).max(axis=1)
         background = float(np.median(np.abs(f[a + h : b - h])))
-        out[i] = bool(np.all(inside & (c[np.arange(len(places)), best] >= cfg.pause_beat_corr)
-                             & (height >= cfg.pause_beat_snr * background)))
+        m = float(np.median(before))
+        n = round(rr[i] / m)
+        if n >= 3 and abs(rr[i] - n * m) <= 0.2 * m:  # (one missed beat is too little to tell)
+            places = a + np.round(np.arange(1, n) * (b - a) / n).astype(np.int64)
+            shifts = np.arange(-win, win + 1)
+            at = places[:, None] + shifts[None, :]  # (place, shift): the centre of a QRS window
+            if at.min() >= h and at.max() < len(f) - h:
+                w = f[at[:, :, None] + off[None, None, :]]  # (place, shift, sample)
+                w = w - w.mean(axis=2, keepdims=True)
+                c = _correlation(w, t)
+                best = c.argmax(axis=1)
+                inside = (best > 0) & (best < len(shifts) - 1)  # a peak, not a slope into a wave beyond
+                height = np.abs(w[np.arange(len(places)), best]).max(axis=1)
+                out[i] = bool(np.all(inside & (c[np.arange(len(places)), best] >= cfg.pause_beat_corr)
+                                     & (height >= cfg.pause_beat_snr * background)))
+        if not out[i] and cfg.pause_beat_qrst_corr <= 1.0:
+            out[i] = _faint_beats_fill(xd[lo:hi], f, fsd, beats, t, a, b, background, cfg)
     return out
+
+
+def _correlation(w: npt.NDArray[np.float64], t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Correlation of each row of ``w`` (its mean removed) with ``t`` (its mean removed); -1
+    where a row is flat."""
+    with np.errstate(all="ignore"):
+        c = (w @ t) / (np.sqrt((w * w).sum(axis=-1)) * float(np.sqrt(t @ t)))
+    return np.asarray(np.nan_to_num(c, nan=-1.0), dtype=np.float64)
+
+
+def _faint_beats_fill(x: npt.NDArray[np.float64], f: npt.NDArray[np.float64], fsd: float,
+                      beats: npt.NDArray[np.int64], t: npt.NDArray[np.float64], a: int, b: int,
+                      background: float, cfg: RhythmConfig) -> bool:
+    """Whether the gap ``[a, b)`` of ``x`` (its QRS band ``f``; ``beats`` before it, ``t``
+    their median QRS in the band) holds QRS-T complexes like those beats', two or more, one per
+    refractory period, leaving no interval over ``pause_s`` (:func:`undersensed_pauses`)."""
+    h = (len(t) - 1) // 2
+    refr = max(1, round(cfg.qrs.refractory_s * fsd))
+    q0, q1 = round(0.1 * fsd), round(0.45 * fsd)  # the QRS-T window around the R
+    s = np.arange(max(a + refr, q0, h), min(b - refr, len(x) - q1, len(f) - h))
+    beats = beats[(beats >= q0) & (beats < len(x) - q1)]
+    if len(s) < 3 or len(beats) < 4:
+        return False
+    w = np.lib.stride_tricks.sliding_window_view(f, 2 * h + 1)[s - h]
+    w = w - w.mean(axis=1, keepdims=True)
+    like = (_correlation(w, t) >= cfg.pause_beat_corr) & (np.abs(w).max(axis=1) >= cfg.pause_beat_snr * background)
+    if like.sum() < 2:
+        return False
+    rows = np.lib.stride_tricks.sliding_window_view(x, q0 + q1 + 1)
+    qrst = np.median(_detrended(rows[beats - q0]), axis=0)
+    score = np.full(len(s), -1.0)
+    score[like] = _correlation(_detrended(rows[s[like] - q0]), qrst - qrst.mean())
+    score[score < cfg.pause_beat_qrst_corr] = -1.0
+    found, _ = _numeric.peaks(score, refr)
+    found = s[found[score[found] > 0]]
+    return len(found) >= 2 and int(np.diff(np.concatenate([[a], found, [b]])).max()) <= cfg.pause_s * fsd
 
 
 def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None,

@@ -309,10 +309,8 @@ class EcgStream:
         keep = (r >= lo) & (r < edge)
         seg = int(SEGMENT_S * self.fs)
         bad = [((self.start + int(a)) / self.fs, (self.start + min(int(b), len(buf))) / self.fs) for a, b in _numeric.runs(~ok) * seg]
-        for a_s, b_s in bad:  # unreadable: its beats are dropped, its gap is no pause...
+        for a_s, b_s in bad:  # unreadable: its beats are dropped, its gap is no pause (unless the ECG shows one, below)
             self.tracker.note_gap(a_s, b_s, unreadable=True)
-        for a, b in st.quiet:  # ...unless the ECG shows one
-            self.tracker.note_pause((self.start + int(a)) / self.fs, (self.start + int(b)) / self.fs)
         for a, b in st.undersensed:  # beats the detector missed: no pause either
             self.tracker.note_gap((self.start + int(a)) / self.fs, (self.start + int(b)) / self.fs)
         unreadable_events = self._unreadable_events(bad)
@@ -321,6 +319,14 @@ class EcgStream:
             if not final:
                 keep, edge = self._hold_in_pause(r, keep, st.clean, edge, late)
         self.done_until = self.start + edge
+        # A pause the ECG shows, judged on the pass where the beat that ends it is final (with
+        # the signal after it that the offline call has): judged earlier, on a pass whose
+        # detector had not yet taken the faint beats in the gap, noise beats of an unreadable
+        # stretch made a false urgent pause that later passes did not see (CinC 2017 A08092).
+        ends = np.searchsorted(r, st.quiet[:, 1])
+        for (a, b), j in zip(st.quiet, ends, strict=True):
+            if j < len(r) and r[j] < edge:
+                self.tracker.note_pause((self.start + int(a)) / self.fs, (self.start + int(b)) / self.fs)
         absolute, ectopic = r[keep] + self.start, ectopic[keep]
         if self.r_peaks:
             later = absolute > self.r_peaks[-1] + int(0.2 * self.fs)
