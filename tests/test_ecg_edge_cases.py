@@ -682,28 +682,32 @@ def test_lost_samples_are_no_pause(sinus: tuple[np.ndarray, float, np.ndarray]) 
     assert len(res.r_peaks) > 100
 
 
-@pytest.mark.parametrize("p_waves", [False, True])
-def test_undersensing_check_keeps_real_pauses(shared_data: Path, p_waves: bool) -> None:
+@pytest.mark.parametrize(("rec", "p_waves"), [("100", False), ("100", True), ("105", True), ("108", True)])
+def test_undersensing_check_keeps_real_pauses(shared_data: Path, rec: str, p_waves: bool) -> None:
     """The pause that lasts exactly a whole number of RR intervals is the one the undersensing
     check could take for missed beats: sinus arrest with noise of 0.03 mV, and AV block with
     the P wave of each dropped beat in the gap (a PR interval before where the R would be).
     Every such pause of record 100 is still reported (measured 50 of 50 with P waves, and
-    46 to 50 on eight records' two leads with noise), and the check took none of them."""
+    46 to 50 on eight records' two leads with noise), and the check took none of them. 105's
+    and 108's sharp P waves match a faint QRS-T: without the rhythm condition on the
+    gap-filling check it took 1 of 105's and 4 of 108's AV-block pauses for missed beats (3 and
+    7 before its T-wave test)."""
     from vitalgate.signal import RhythmConfig
 
-    x, fs, ref, _ = mitdb(shared_data, "100")
+    x, fs, ref, _ = mitdb(shared_data, rec)
     n = int(600 * fs)
-    y, starts = _with_pauses(x[:n], fs, ref[ref < n], p_waves=p_waves, noise_mv=0.01 if p_waves else 0.03)
+    y, starts = _with_pauses(x[:n], fs, ref[ref < n], p_waves=p_waves, noise_mv=0.005 if rec != "100" else 0.01 if p_waves else 0.03)
     found = _pauses(screen_ecg(y, fs).events)
-    assert len(found) >= len(starts) - 1
+    if rec == "100":
+        assert len(found) >= len(starts) - 1
     assert found == _pauses(screen_ecg(y, fs, RhythmConfig(pause_beat_corr=2.0)).events)
 
 
-@pytest.mark.parametrize(("rec", "at", "seconds"), [("100", 700.0, 4.0), ("113", 100.0, 4.0), ("119", 100.0, 8.0), ("201", 100.0, 8.0)])
+@pytest.mark.parametrize(("rec", "at", "seconds"), [("113", 700.0, 4.0), ("119", 100.0, 8.0), ("119", 400.0, 4.0), ("201", 100.0, 8.0)])
 def test_a_gain_drop_is_no_pause(shared_data: Path, rec: str, at: float, seconds: float) -> None:
     """A lead whose amplitude drops to a tenth for 4-8 s (a patch lifting; the baseline kept):
-    the beats go on, faint, and the detector misses them. Under a rhythm the gap's places do not
-    fit (sinus arrhythmia 113, ventricular bigeminy 119, AF 201, a rate that drifts 100), the
+    the beats go on, faint, and the detector misses them. Under an irregular rhythm the gap's
+    places do not fit (sinus arrhythmia 113, ventricular bigeminy 119, AF 201), the
     undersensing check's places missed them too and an urgent pause was reported, offline and
     streaming. The faint QRS-T complexes now fill the gap: no pause. With that check off
     (``pause_beat_qrst_corr`` above 1) the pause is back."""

@@ -539,7 +539,7 @@ def undersensed_pauses(xd: npt.NDArray[np.float64], fsd: float, rd: npt.NDArray[
         background = float(np.median(np.abs(f[a + h : b - h])))
         m = float(np.median(before))
         n = round(rr[i] / m)
-        if n >= 3 and abs(rr[i] - n * m) <= 0.2 * m:  # (one missed beat is too little to tell)
+        if n >= 3 and abs(rr[i] / n - m) <= 0.2 * m:  # (one missed beat is too little to tell)
             places = a + np.round(np.arange(1, n) * (b - a) / n).astype(np.int64)
             shifts = np.arange(-win, win + 1)
             at = places[:, None] + shifts[None, :]  # (place, shift): the centre of a QRS window
@@ -552,7 +552,8 @@ def undersensed_pauses(xd: npt.NDArray[np.float64], fsd: float, rd: npt.NDArray[
                 height = np.abs(w[np.arange(len(places)), best]).max(axis=1)
                 out[i] = bool(np.all(inside & (c[np.arange(len(places)), best] >= cfg.pause_beat_corr)
                                      & (height >= cfg.pause_beat_snr * background)))
-        if not out[i] and cfg.pause_beat_qrst_corr <= 1.0:
+        irregular = float(np.std(before)) > cfg.pause_fill_rr_cv * m
+        if not out[i] and irregular and cfg.pause_beat_qrst_corr <= 1.0:
             out[i] = _faint_beats_fill(xd[lo:hi], f, fsd, beats, t, a, b, background, cfg)
     return out
 
@@ -586,7 +587,14 @@ def _faint_beats_fill(x: npt.NDArray[np.float64], f: npt.NDArray[np.float64], fs
     rows = np.lib.stride_tricks.sliding_window_view(x, q0 + q1 + 1)
     qrst = np.median(_detrended(rows[beats - q0]), axis=0)
     score = np.full(len(s), -1.0)
-    score[like] = _correlation(_detrended(rows[s[like] - q0]), qrst - qrst.mean())
+    cand = _detrended(rows[s[like] - q0])
+    score[like] = _correlation(cand, qrst - qrst.mean())
+    t0 = 2 * q0  # the S-T segment and T wave, +0.1 to +0.45 s: a P wave has none after it
+    gain = cand[:, :t0] @ qrst[:t0] / max(float(qrst[:t0] @ qrst[:t0]), 1e-12)  # the QRS's size against the beats'
+    expected = gain[:, None] * qrst[None, t0:]
+    with np.errstate(all="ignore"):
+        off_t = np.sqrt(((cand[:, t0:] - expected) ** 2).sum(axis=1) / (expected**2).sum(axis=1))
+    score[np.flatnonzero(like)[~((gain > 0) & (off_t <= cfg.pause_fill_t_residual))]] = -1.0
     score[score < cfg.pause_beat_qrst_corr] = -1.0
     found, _ = _numeric.peaks(score, refr)
     found = s[found[score[found] > 0]]

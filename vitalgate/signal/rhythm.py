@@ -118,15 +118,21 @@ class RhythmConfig:
     pause_beat_window_s: float = 0.08
     pause_beat_corr: float = 0.8
     pause_beat_snr: float = 3.0
-    # ...or where the gap holds waves that pass those two tests wherever they lie, two or more,
-    # leaving no interval over ``pause_s``, each also matching the beats' whole QRS-T complex
-    # (-0.1 to +0.45 s, trend out) by this correlation: a lead whose gain drops for a few
-    # seconds (a patch lifting) under a rhythm the places do not fit (sinus arrhythmia,
-    # bigeminy, AF). A P wave in an AV block's gap has no T wave after it. Spliced into 8 MITDB
-    # records: a gain drop to 5-30 % for 4-8 s gave 75 false pauses in 256 (stream 55), 10 (9)
-    # with this; the 1424 pauses of a whole number of RR (noise or P waves in the gap) all
-    # stay reported at 0.9-0.95 (0.88: 7 lost, P waves after a PVC of 106). Above 1: off.
+    # ...or, under an irregular rhythm (the RR before the gap varying by more than
+    # ``pause_fill_rr_cv`` of their median: AF, frequent ectopy, where the places do not fit),
+    # where the gap holds waves that pass those two tests wherever they lie, two or more,
+    # leaving no interval over ``pause_s``, each matching the beats' QRS-T complex (-0.1 to
+    # +0.45 s, trend out) by ``pause_beat_qrst_corr`` and followed by their S-T and T scaled to
+    # its QRS (relative RMS difference within ``pause_fill_t_residual``): a lead whose gain
+    # drops for a few seconds (a patch lifting). A P wave in an AV block's gap has no T wave
+    # after it, but a sharp one (MITDB 108) can pass the first test; under a regular rhythm the
+    # places judge. Spliced into 8 MITDB records, a gain drop to 5-30 % for 4-8 s gave 74 false
+    # pauses in 256 (stream 55), now 49 (31) (without the rhythm condition 10 (9), but AV-block
+    # pauses of 105 and 108 were lost); of 2688 pauses of a whole number of RR spliced into 10
+    # records' two leads (noise, or P waves), none lost. Above 1: off.
     pause_beat_qrst_corr: float = 0.92
+    pause_fill_rr_cv: float = 0.15
+    pause_fill_t_residual: float = 0.5
     brady_bpm: float = 40.0  # sustained heart rate below this (at rest) is bradycardia
     tachy_bpm: float = 120.0  # sustained heart rate above this (at rest) is tachycardia
     sustained_s: float = 30.0  # how long brady/tachycardia must last

@@ -319,22 +319,38 @@ class EcgStream:
             if not final:
                 keep, edge = self._hold_in_pause(r, keep, st.clean, edge, late)
         self.done_until = self.start + edge
-        # A pause the ECG shows, judged on the pass where the beat that ends it is final (with
-        # the signal after it that the offline call has): judged earlier, on a pass whose
-        # detector had not yet taken the faint beats in the gap, noise beats of an unreadable
-        # stretch made a false urgent pause that later passes did not see (CinC 2017 A08092).
-        ends = np.searchsorted(r, st.quiet[:, 1])
-        for (a, b), j in zip(st.quiet, ends, strict=True):
-            if j < len(r) and r[j] < edge:
-                self.tracker.note_pause((self.start + int(a)) / self.fs, (self.start + int(b)) / self.fs)
         absolute, ectopic = r[keep] + self.start, ectopic[keep]
         if self.r_peaks:
             later = absolute > self.r_peaks[-1] + int(0.2 * self.fs)
             absolute, ectopic = absolute[later], ectopic[later]
         self.r_peaks.extend(int(v) for v in absolute)
+        self._note_pauses(r, st.quiet)
         windows = p_wave_windows(buf, self.fs, absolute - self.start)
         events = vf_events + unreadable_events + self.tracker.add(absolute / self.fs, ectopic, windows)
         return [self._strip(e) for e in events]
+
+    def _note_pauses(self, r: npt.NDArray[np.int64], quiet: npt.NDArray[np.int64]) -> None:
+        """Tell the tracker of the pauses the ECG shows (``quiet``, ranges inside gaps between
+        this pass's beats ``r``) whose two bounding beats are both final beats of the stream:
+        the gap judged is the interval the tracker screens, with the signal after it that the
+        offline call has. A gap judged on an earlier pass, before the detector had taken the
+        faint beats in it, made a false urgent pause that later passes did not see (CinC 2017
+        A08092); one that began at a detection the stream had not kept (an artefact in 116's
+        blocked amplifier, for some alignments of the buffer) made the interval across it a
+        false 6-s pause."""
+        if not len(quiet) or not self.r_peaks:
+            return
+        final = np.fromiter(self.r_peaks, dtype=np.int64)
+        i = np.searchsorted(r, quiet[:, 0]) - 1  # the beats bounding each range
+        j = np.searchsorted(r, quiet[:, 1])
+        ok = (i >= 0) & (j < len(r))
+        tol = int(0.05 * self.fs)  # (a beat may move a sample or two between passes)
+        for a, b, ra, rb in zip(quiet[ok, 0], quiet[ok, 1], r[i[ok]] + self.start, r[j[ok]] + self.start, strict=True):
+            at = np.searchsorted(final, [ra, rb])
+            near = [min((abs(int(final[k]) - int(v)) for k in (n - 1, n) if 0 <= k < len(final)), default=tol + 1)
+                    for n, v in zip(at, (ra, rb), strict=True)]
+            if max(near) <= tol:
+                self.tracker.note_pause((self.start + int(a)) / self.fs, (self.start + int(b)) / self.fs)
 
     def _hold_in_pause(self, r: npt.NDArray[np.int64], keep: npt.NDArray[np.bool_], clean: npt.NDArray[np.bool_],
                        edge: int, late: float) -> tuple[npt.NDArray[np.bool_], int]:
