@@ -125,6 +125,20 @@ def test_stream_raises_no_pause_over_unreadable_signal(shared_data: Path) -> Non
     assert [round(e.start_s) for e in vf] == [40, 242]  # reference: 40.7-60.4 s, 242.1-280.9 s
 
 
+@pytest.mark.parametrize("chunk", [73, 250, 1000])
+def test_a_blocked_amplifier_is_no_pause_whatever_the_chunk_size(shared_data: Path, chunk: int) -> None:
+    """116's amplifier blocked by a baseline step for 6 s (1390.6-1396.6 s): no pause offline
+    (the gap's slow decay is larger than the QRS). Streamed in chunks of 250, 512 or 1000
+    samples, a pass whose buffer began just after the last beat took a detection on the step for
+    a beat, judged the rest of the gap quiet, and the interval from the last real beat was
+    reported as a 6-s urgent pause (73, 97, 130, 360: none). A shown pause now needs both its
+    bounding beats to be the stream's own."""
+    x, fs, _, _ = mitdb(shared_data, "116")
+    part = x[int(1350 * fs) : int(1430 * fs)]
+    assert not [e for e in screen_ecg(part, fs).events if e.kind is RhythmKind.PAUSE]
+    assert not [e for e in feed_all(EcgStream(fs), part, chunk) if e.kind is RhythmKind.PAUSE]
+
+
 def test_the_vf_threshold_is_configuration(shared_data: Path) -> None:
     """``[ecg.qrs] vf_leakage``: with a leakage no window reaches, 207's flutter is not VF (its
     waves are then counted as beats); the default finds it (the test above)."""
