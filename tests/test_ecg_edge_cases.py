@@ -630,6 +630,64 @@ def test_long_sinus_arrest_is_a_pause_not_unreadable_signal(shared_data: Path, s
     assert right(_pauses(feed_all(EcgStream(fs), y))) == 24
 
 
+def _asystole(x: np.ndarray, fs: float, ref: np.ndarray, seconds: float, after_s: float = 40.0) -> tuple[np.ndarray, float]:
+    """``x`` up to 0.45 s after beat 40, then ``seconds`` of flat line (slow drift, 0.01 mV of
+    noise), then ``after_s`` more of the record; and the time of beat 40."""
+    rng = np.random.default_rng(7)
+    c = int(ref[40]) + round(0.45 * fs)
+    n = int(seconds * fs)
+    fill = x[c] + np.cumsum(rng.normal(0, 0.002, n)) + rng.normal(0, 0.01, n)
+    return np.concatenate([x[:c], fill, x[c : c + int(after_s * fs)]]), float(ref[40]) / fs
+
+
+@pytest.mark.parametrize("seconds", [16.0, 20.0])
+def test_a_long_asystole_is_a_pause(shared_data: Path, seconds: float) -> None:
+    """In a flat line longer than ~12 s the detector's running level falls to the noise's and
+    takes noise for beats every few hundred ms: an asystole of 16 s or more was reported as
+    unreadable signal, with no pause, offline and streaming (found in review). Detections
+    between two clear QRS complexes, none of them clear and each under 5 % of the QRS, in a
+    quiet gap, are now noise: the pause is reported whole offline, and streaming at once while
+    it lasts (``asystole_alert_s``), from the last beat."""
+    from vitalgate.signal import EcgStream
+
+    x, fs, ref, _ = mitdb(shared_data, "100")
+    y, start = _asystole(x, fs, ref, seconds)
+    offline = _pauses(screen_ecg(y, fs).events)
+    assert [(round(a - start, 1), round(b - a)) for a, b in offline] == [(0.0, round(seconds + 0.8))]
+    stream = EcgStream(fs)
+    going = [(round(i / fs), e) for i in range(0, len(y), 130) for e in stream.feed(y[i : i + 130])
+             if e.kind is RhythmKind.PAUSE and e.ongoing]
+    assert going
+    at, first = going[0]
+    assert abs(first.start_s - start) < 0.1
+    assert at - start <= 12.0  # reported within 12 s of the last beat (asystole_alert_s 6 s + a pass)
+
+
+def test_an_asystole_still_going_on_is_reported(shared_data: Path) -> None:
+    """The heart stops and does not start again: no beat comes to end the pause. Before, the
+    stream raised nothing at all for the 150 s of flat line (the unreadable report needs 5 min)
+    and the offline call called it unreadable. Now the stream reports a pause going on within
+    12 s of the last beat, and the offline call a pause to the end of the recording; with
+    ``asystole_alert_s`` 0, neither does."""
+    from vitalgate.signal import EcgStream, RhythmConfig
+
+    x, fs, ref, _ = mitdb(shared_data, "100")
+    y, start = _asystole(x, fs, ref, 150.0, after_s=0.0)
+    (tail,) = _pauses(screen_ecg(y, fs).events)
+    assert abs(tail[0] - start) < 0.1
+    assert tail[1] == len(y) / fs
+    stream = EcgStream(fs)
+    going = [(i / fs, e) for i in range(0, len(y), 130) for e in stream.feed(y[i : i + 130]) if e.kind is RhythmKind.PAUSE]
+    assert len(going) == 1
+    at, e = going[0]
+    assert e.ongoing
+    assert abs(e.start_s - start) < 0.1
+    assert at - start <= 12.0
+    off = RhythmConfig(asystole_alert_s=0.0)
+    assert _pauses(screen_ecg(y, fs, off).events) == []
+    assert _pauses(feed_all(EcgStream(fs, off), y)) == []
+
+
 def test_stream_reports_a_pause_seconds_after_it_ends(shared_data: Path) -> None:
     """A pause is an urgent alert, and one interval judged on its own: the stream reports it
     once the beat after the one ending it is final, not half the premature-beat window later.
@@ -641,12 +699,17 @@ def test_stream_reports_a_pause_seconds_after_it_ends(shared_data: Path) -> None
     x, fs, ref, _ = mitdb(shared_data, "100")
     n = int(300 * fs)
     y, starts = _with_pauses(x[:n], fs, ref[ref < n], [4.0, 5.5, 7.0])
-    stream, late = EcgStream(fs), []
+    stream, late, going = EcgStream(fs), [], []
     for i in range(0, len(y), 130):
         now = min(i + 130, len(y)) / fs
-        late += [now - e.end_s for e in stream.feed(y[i : i + 130]) if e.kind is RhythmKind.PAUSE]
+        fed = [e for e in stream.feed(y[i : i + 130]) if e.kind is RhythmKind.PAUSE]
+        late += [now - e.end_s for e in fed if not e.ongoing]
+        going += [e.start_s for e in fed if e.ongoing]
     assert len(late) == len(starts) == 24
     assert max(late) <= 12.0
+    # while one lasts, only a 7-s one (every third) is reported, when a pass falls after 6 s of
+    # it (asystole_alert_s) and before its end (measured 3 of 8)
+    assert all(min(abs(s - g) for s in starts[2::3]) < 0.1 for g in going)
 
 
 @pytest.mark.parametrize("seconds", [2.4, 3.2])

@@ -82,6 +82,22 @@ def test_each_rhythm_event_becomes_its_alert(tmp_path: Path, kind: RhythmKind, r
     np.testing.assert_allclose(stream.fed[0], [1.0, -0.5, 0.25])  # µV -> mV into the screening
 
 
+def test_a_pause_going_on_is_a_critical_asystole_alert(tmp_path: Path) -> None:
+    """A pause the stream reports while it lasts (no beat since, ``ongoing``) is asystole: a
+    critical ``ecg_asystole`` alert; the same pause reported whole when a beat ends it is the
+    urgent ``ecg_pause``."""
+    going = RhythmEvent(RhythmKind.PAUSE, 40.0, 48.0, 0.9, ongoing=True, strip_mv=np.zeros(3), fs_hz=130.0,
+                        detail="no beat since: asystole or sinus arrest")
+    m, stream = monitor_with(tmp_path, [going])
+    (alert,) = m.feed(samples())
+    assert (alert.rule, alert.severity) == ("ecg_asystole", Severity.CRITICAL)
+    assert "asystole" in alert.reason
+    assert "8 s so far" in alert.reason
+    stream.events = [RhythmEvent(RhythmKind.PAUSE, 40.0, 52.0, 0.9, detail="RR 12.0 s")]
+    (ended,) = m.feed(samples())
+    assert (ended.rule, ended.severity) == ("ecg_pause", Severity.URGENT)
+
+
 def test_af_end_is_logged_not_alerted_again(tmp_path: Path) -> None:
     end = RhythmEvent(RhythmKind.AF, 40.0, 400.0, 0.95, ongoing=False)
     m, _ = monitor_with(tmp_path, [end])

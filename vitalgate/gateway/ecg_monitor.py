@@ -42,7 +42,17 @@ RULES: dict[RhythmKind, tuple[str, Severity]] = {
     # blind, so someone should check the patch (a technical alarm, as IEC 60601-2-27's leads off).
     RhythmKind.UNREADABLE: ("ecg_unreadable", Severity.INFO),
 }
+#: A pause still going on (no beat for ``[ecg] asystole_alert_s`` after a clear QRS complex,
+#: the ECG flat since): asystole, a cardiac arrest with no shockable rhythm; ERC 2021
+#: resuscitation guideline: call the emergency number at once. (Its end, when a beat comes,
+#: is an ``ecg_pause``.)
+ASYSTOLE: tuple[str, Severity] = ("ecg_asystole", Severity.CRITICAL)
 MAX_STRIP_SAMPLES = 60_000
+
+
+def rule_of(e: RhythmEvent) -> tuple[str, Severity]:
+    """The alert rule and severity of a rhythm event."""
+    return ASYSTOLE if e.kind is RhythmKind.PAUSE and e.ongoing else RULES[e.kind]
 #: What an open alert's reason gains when its finding is seen again (:meth:`EcgMonitor._again`).
 AGAIN = "; seen again from "
 #: An ECG frame that starts later than the previous one ended (device timestamps) by more than
@@ -167,10 +177,11 @@ class EcgMonitor:
         return before.model_copy(update={"reason": base[: 1024 - len(AGAIN + local)] + AGAIN + local})
 
     def _alert(self, resident: str, e: RhythmEvent, started: datetime, device: DeviceIdentity) -> Alert:
-        rule, severity = RULES[e.kind]
+        rule, severity = rule_of(e)
         start = started + timedelta(seconds=e.start_s)
         local = start.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        what = {"af": "atrial fibrillation/flutter", "pause": f"a pause ({e.detail})",
+        what = {"af": "atrial fibrillation/flutter",
+                "pause": "no beat (asystole or sinus arrest, going on)" if e.ongoing else f"a pause ({e.detail})",
                 "bradycardia": "sustained bradycardia", "tachycardia": "sustained tachycardia",
                 "ectopy": "frequent premature beats", "vf": "ventricular flutter/fibrillation",
                 "unreadable": "no readable ECG"}[e.kind.value]

@@ -394,6 +394,7 @@ class _Stages:
     undersensed: npt.NDArray[np.int64]  # (n, 2) [start, end) inside gaps of missed beats, no pauses
     quiet: npt.NDArray[np.int64]  # (n, 2) [start, end) inside pauses the signal shows (quiet_pauses)
     clean: npt.NDArray[np.bool_]  # per beat: clearly a QRS (its template agreement, quiet_pauses)
+    silent: int = -1  # the last beat, when no beat follows it and the ECG after it is quiet (silent_tail); -1: none
 
 
 def _signal_stages(x: npt.NDArray[np.float64], fs: float, cfg: RhythmConfig, quality: QualityConfig) -> _Stages:
@@ -409,10 +410,19 @@ def _signal_stages(x: npt.NDArray[np.float64], fs: float, cfg: RhythmConfig, qua
     def inside(i: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         return np.stack([r[i] + inner, r[i + 1] - inner], axis=1).astype(np.int64).reshape(-1, 2)
 
-    undersensed = inside(np.flatnonzero(undersensed_pauses(xd, fs / k, r // k, cfg)))
     size = np.ptp(shapes[1], axis=1) if shapes is not None else np.full(len(r), np.nan)  # each beat's template QRS
     # (both bars of the agreement; nan, too few beats to tell: not clean)
     clean = np.abs(corr) >= max(quality.kurtosis_rescue_corr, quality.min_beat_corr)
+    ventricular = ventricular_beats(x, fs, r, cfg, xd, shapes)
+    not_beats = noise_in_pauses(xd, fs, r, clean, slope, size, cfg, quality)
+    if not_beats.any():  # noise taken for beats in an asystole
+        beat = ~not_beats
+        r, corr, slope, size, clean, ventricular = r[beat], corr[beat], slope[beat], size[beat], clean[beat], ventricular[beat]
+    silent = silent_tail(xd, fs, r, clean, slope, size, len(x), cfg, quality)
+    if silent >= 0:  # the detections after it are noise in an asystole still going on
+        last = np.flatnonzero(r == silent)[0] + 1
+        r, corr, slope, size, clean, ventricular = r[:last], corr[:last], slope[:last], size[:last], clean[:last], ventricular[:last]
+    undersensed = inside(np.flatnonzero(undersensed_pauses(xd, fs / k, r // k, cfg)))
     shown = np.flatnonzero(quiet_pauses(xd, fs, r, clean, slope, size, cfg, quality))
     quiet = inside(shown)
     seg = int(SEGMENT_S * fs)
@@ -421,7 +431,36 @@ def _signal_stages(x: npt.NDArray[np.float64], fs: float, cfg: RhythmConfig, qua
         newly = ~readable[part] & ~(noise[part] > quality.max_noise_slope)
         readable[part] |= newly
         sqi[part] = np.where(newly, abs(float(corr[i])), sqi[part])
-    return _Stages(r, vf, ventricular_beats(x, fs, r, cfg, xd, shapes), readable, sqi, noise, undersensed, quiet, clean)
+    return _Stages(r, vf, ventricular, readable, sqi, noise, undersensed, quiet, clean, silent)
+
+
+def silent_tail(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], clean: npt.NDArray[np.bool_],
+                qrs_slope: npt.NDArray[np.float64], qrs_size: npt.NDArray[np.float64], n: int,
+                cfg: RhythmConfig = DEFAULT, quality: QualityConfig | None = None) -> int:
+    """The sample of the last clear QRS complex (``clean``) of an ``n``-sample input when no beat
+    follows it for ``asystole_alert_s`` up to the end, only noise (detections none of which is
+    ``clean``, each under ``PAUSE_NOISE_SIZE`` x its QRS), and the ECG after it is quiet (as
+    :func:`quiet_pauses` judges a pause); else -1. An asystole still going on: without it, a
+    flat line after the last beat was reported as nothing (streaming) or as unreadable signal
+    (offline) for as long as it lasted."""
+    q = quality or cfg.quality
+    ci = np.flatnonzero(clean)
+    if not len(ci) or cfg.asystole_alert_s <= 0 or n - int(r[ci[-1]]) < cfg.asystole_alert_s * fs:
+        return -1
+    i = int(ci[-1])
+    k = decimation(fs)
+    fsd = fs / k
+    h = max(2, round(0.06 * fsd))
+    after = r[i + 1 :] // k
+    after = after[(after >= h) & (after < len(xd) - h)]
+    if len(after):
+        rows = np.lib.stride_tricks.sliding_window_view(xd, 2 * h + 1)[after - h]
+        if not np.ptp(rows, axis=1).max() <= PAUSE_NOISE_SIZE * qrs_size[i]:  # (nan size: not judged)
+            return -1
+    end = len(xd) - 2 * h - 1  # (the gap judged up to the last samples, with a little after it)
+    if end - int(r[i]) // k < cfg.pause_s * fsd:
+        return -1
+    return int(r[i]) if _quiet_gap(xd, fsd, int(r[i]) // k, end, float(qrs_slope[i]), float(qrs_size[i]), q) else -1
 
 
 def usable_intervals(t: npt.NDArray[np.int64] | npt.NDArray[np.float64], readable: npt.NDArray[np.bool_],
@@ -482,19 +521,66 @@ def quiet_pauses(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64
     if len(r) < 2:
         return out
     k = decimation(fs)
-    fsd = fs / k
-    h, edge = max(2, round(0.06 * fsd)), round(0.1 * fsd)
     for i in np.flatnonzero((np.diff(r) > cfg.pause_s * fs) & clean[:-1]):
-        a, b = int(r[i]) // k, int(r[i + 1]) // k
-        lo, hi = max(0, a - round(fsd)), min(len(xd), b + round(fsd))
-        if a - lo < h or hi - b <= h:
-            continue
-        fd = _numeric.bandpass(xd[lo:hi], fsd, 0.5, 40.0)
-        gap = fd[a - lo + edge : b - lo - edge]
-        slope = float(np.sqrt(np.mean(np.diff(gap) ** 2))) / qrs_slope[i]
-        excursion = float(np.ptp(xd[a + edge : b - edge]))
-        out[i] = bool(slope <= q.max_noise_slope and excursion <= qrs_size[i])  # (nan: not shown)
+        out[i] = _quiet_gap(xd, fs / k, int(r[i]) // k, int(r[i + 1]) // k, float(qrs_slope[i]), float(qrs_size[i]), q)
     return out
+
+
+def _quiet_gap(xd: npt.NDArray[np.float64], fsd: float, a: int, b: int, qrs_slope: float, qrs_size: float,
+               q: QualityConfig) -> bool:
+    """Whether the ECG ``xd`` (at ``fsd``) between the beats at ``a`` and ``b`` (samples of
+    ``xd``) is quiet, as :func:`quiet_pauses` judges it (``nan`` sizes: not quiet)."""
+    h, edge = max(2, round(0.06 * fsd)), round(0.1 * fsd)
+    lo, hi = max(0, a - round(fsd)), min(len(xd), b + round(fsd))
+    if a - lo < h or hi - b <= h:
+        return False
+    fd = _numeric.bandpass(xd[lo:hi], fsd, 0.5, 40.0)
+    gap = fd[a - lo + edge : b - lo - edge]
+    slope = float(np.sqrt(np.mean(np.diff(gap) ** 2))) / qrs_slope
+    excursion = float(np.ptp(xd[a + edge : b - edge]))
+    return bool(slope <= q.max_noise_slope and excursion <= qrs_size)  # (nan: not shown)
+
+
+#: Detections in a long quiet gap between two clear QRS complexes that are noise, not beats
+#: (:func:`noise_in_pauses`, :func:`silent_tail`): none agrees with the QRS template and none
+#: measures more than this share of the template's QRS (peak to peak, +-60 ms). Noise of 0.01
+#: mV in an asystole after 1.5-mV QRS complexes measures 0.02-0.03; 200's small normal beats on
+#: V1 among large PVCs 0.08-0.1 (at 0.25 they were dropped and a false 5.8-s pause reported).
+#: Noisier flat lines (over ~0.03 mV here) are still taken for beats: unreadable, no pause.
+PAUSE_NOISE_SIZE = 0.05
+
+
+def noise_in_pauses(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], clean: npt.NDArray[np.bool_],
+                    qrs_slope: npt.NDArray[np.float64], qrs_size: npt.NDArray[np.float64], cfg: RhythmConfig = DEFAULT,
+                    quality: QualityConfig | None = None) -> npt.NDArray[np.bool_]:
+    """Per beat of ``r``: ``True`` for a detection that is noise in a sinus arrest or asystole.
+    The detector's running level looks some seconds around and, in a flat stretch longer than
+    ~12 s, falls to the noise's, taking noise for beats every few hundred ms: an asystole of 16
+    s or more was reported as unreadable signal, not as a pause (the intervals between the
+    noise "beats" are short). Between two beats that are ``clean`` (clear QRS complexes) and more
+    than ``pause_s`` apart, detections none of which is ``clean`` and each under
+    ``PAUSE_NOISE_SIZE`` x the QRS template's size, in a gap that is quiet as
+    :func:`quiet_pauses` judges it, are noise. A faint QRS (a lead whose gain drops) agrees with
+    its template and is kept."""
+    q = quality or cfg.quality
+    drop = np.zeros(len(r), dtype=bool)
+    ci = np.flatnonzero(clean)
+    if len(ci) < 2:
+        return drop
+    k = decimation(fs)
+    fsd = fs / k
+    h = max(2, round(0.06 * fsd))
+    span = (np.diff(ci) > 1) & (np.diff(r[ci]) > cfg.pause_s * fs)
+    for p, e in zip(ci[:-1][span], ci[1:][span], strict=True):
+        inner = r[p + 1 : e] // k
+        if inner.min() < h or inner.max() >= len(xd) - h:
+            continue
+        rows = np.lib.stride_tricks.sliding_window_view(xd, 2 * h + 1)[inner - h]
+        if np.ptp(rows, axis=1).max() > PAUSE_NOISE_SIZE * qrs_size[p]:
+            continue  # (nan size: not judged)
+        if _quiet_gap(xd, fsd, int(r[p]) // k, int(r[e]) // k, float(qrs_slope[p]), float(qrs_size[p]), q):
+            drop[p + 1 : e] = True
+    return drop
 
 
 def undersensed_pauses(xd: npt.NDArray[np.float64], fsd: float, rd: npt.NDArray[np.int64],
@@ -636,7 +722,8 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
         s0, s1 = (a - w0) // seg, (a - w0) // seg + -(-(b - a) // seg)  # the core's segments
         missed = st.undersensed[(st.undersensed[:, 0] >= a - w0) & (st.undersensed[:, 0] < b - w0)] + w0
         parts.append(_Stages(st.r[core] + w0, np.clip(st.vf + w0, a, b), st.ectopic[core], st.readable[s0:s1], st.sqi[s0:s1],
-                             st.noise[s0:s1], missed, st.quiet + w0, st.clean[core]))
+                             st.noise[s0:s1], missed, st.quiet + w0, st.clean[core],
+                             st.silent + w0 if st.silent >= 0 and w1 == len(x) else -1))
     r, ectopic = np.concatenate([p.r for p in parts]), np.concatenate([p.ectopic for p in parts])
     if len(parts) > 1:  # a QRS at a seam may be placed by both blocks
         once = seam_duplicates(r, fs, cfg.qrs)
@@ -665,7 +752,10 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
         rr = screen_beats(np.zeros(0), cfg)
     af = np.round(rr.af_episodes * fs).astype(np.int64).reshape(-1, 2)
     af = np.clip(af, 0, len(x))
-    rr_events = rr.events
+    rr_events = list(rr.events)
+    if parts and parts[-1].silent >= 0:  # no beat since the last one, up to the end: a pause going on
+        rr_events.append(RhythmEvent(RhythmKind.PAUSE, parts[-1].silent / fs, len(x) / fs, 0.9, ongoing=True,
+                                     detail="no beat since, to the end of the recording"))
     readable_share = 1.0 - float(np.sum(unreadable[:, 1] - unreadable[:, 0])) / max(len(x), 1)
     short = len(x) < cfg.short_record_s * fs and len(r) >= cfg.min_beats
     if short and readable_share >= 0.5 and qrst_residual(x, fs, r, ectopic) > quality.max_qrst_residual:
@@ -675,7 +765,7 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
         rr_events = []  # no rhythm verdict (AF, pause, rate) on a recording its beats do not explain
     if short and readable_share >= 0.5:
         af = _short_record_af(x, fs, r, usable, ectopic, cfg)
-        rr_events = [e for e in rr.events if e.kind != RhythmKind.AF]
+        rr_events = [e for e in rr_events if e.kind != RhythmKind.AF]
         rr_events += [RhythmEvent(RhythmKind.AF, a / fs, b / fs, 0.7, detail="short recording") for a, b in af]
     events = [_with_strip(e, x, fs) for e in rr_events]
     events += [

@@ -247,6 +247,7 @@ class EcgStream:
         self.vf_until = -1e9  # end of the VF episode last reported (s)
         self.unreadable: tuple[float, float] | None = None  # the latest unreadable stretch (s)
         self.unreadable_reported = False
+        self.silent_from = -1  # the beat after which a pause going on was reported (asystole)
 
     @property
     def samples_seen(self) -> int:
@@ -327,7 +328,24 @@ class EcgStream:
         self._note_pauses(r, st.quiet)
         windows = p_wave_windows(buf, self.fs, absolute - self.start)
         events = vf_events + unreadable_events + self.tracker.add(absolute / self.fs, ectopic, windows)
+        events += self._asystole(st.silent)
         return [self._strip(e) for e in events]
+
+    def _asystole(self, silent: int) -> list[RhythmEvent]:
+        """A pause going on (:func:`~vitalgate.signal.ecg.silent_tail`: no beat for
+        ``asystole_alert_s`` after a clear QRS complex, the ECG quiet since), reported once, at
+        once, ``ongoing=True``: in asystole no beat comes to end the pause, and it was reported
+        only when one did (a flat line after the last beat raised nothing for as long as it
+        lasted). The tracker reports the pause again, whole, if a beat ends it while both are
+        in the buffer."""
+        if silent < 0:
+            return []
+        beat = self.start + silent
+        if abs(beat - self.silent_from) <= int(0.05 * self.fs):
+            return []
+        self.silent_from = beat
+        now = self.samples_seen / self.fs
+        return [RhythmEvent(RhythmKind.PAUSE, beat / self.fs, now, 0.9, ongoing=True, detail="no beat since: asystole or sinus arrest")]
 
     def _note_pauses(self, r: npt.NDArray[np.int64], quiet: npt.NDArray[np.int64]) -> None:
         """Tell the tracker of the pauses the ECG shows (``quiet``, ranges inside gaps between
