@@ -134,7 +134,7 @@ class RhythmConfig:
     # its QRS (relative RMS difference within ``pause_fill_t_residual``): a lead whose gain
     # drops for a few seconds (a patch lifting). A P wave in an AV block's gap has no T wave
     # after it, but a sharp one (MITDB 108) can pass the first test; under a regular rhythm the
-    # places judge. Spliced into 8 MITDB records, a gain drop to 5-30 % for 4-8 s gave 74 false
+    # places judge. Spliced into 8 MITDB records, a gain drop to 5-30 % for 4-8 s gave 75 false
     # pauses in 256 (stream 55), now 49 (31) (without the rhythm condition 10 (9), but AV-block
     # pauses of 105 and 108 were lost); of 2688 pauses of a whole number of RR spliced into 10
     # records' two leads (noise, or P waves), none lost. Above 1: off.
