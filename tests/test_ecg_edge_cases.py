@@ -688,6 +688,42 @@ def test_an_asystole_still_going_on_is_reported(shared_data: Path) -> None:
     assert _pauses(feed_all(EcgStream(fs, off), y)) == []
 
 
+def test_an_asystole_after_a_premature_beat_is_reported(shared_data: Path) -> None:
+    """The last beat before an asystole is often a premature ventricular one, which agrees with
+    no template: the check started from the last beat agreeing with its template, and after
+    119's PVC (beat 45) 150 s of flat line raised nothing streaming (found in review). It now
+    starts from the last detection of QRS size."""
+    from vitalgate.signal import EcgStream
+
+    x, fs, ref, _ = mitdb(shared_data, "119")
+    rng = np.random.default_rng(7)
+    c = int(ref[45]) + round(0.45 * fs)
+    n = int(150 * fs)
+    y = np.concatenate([x[:c], x[c] + np.cumsum(rng.normal(0, 0.002, n)) + rng.normal(0, 0.01, n)])
+    stream = EcgStream(fs)
+    going = [(i / fs, e) for i in range(0, len(y), 130) for e in stream.feed(y[i : i + 130]) if e.kind is RhythmKind.PAUSE]
+    assert len(going) == 1
+    at, e = going[0]
+    assert e.ongoing
+    assert abs(e.start_s - ref[45] / fs) < 0.1
+    assert at - e.start_s <= 12.0
+
+
+@pytest.mark.parametrize("seconds", [7.0, 20.0])
+def test_samples_lost_are_no_asystole(shared_data: Path, seconds: float) -> None:
+    """Samples lost on the way (NaN: a link down) are bridged by a straight line, which is as
+    quiet as a flat line: 7-20 s of them raised a pause going on, a critical asystole alert,
+    streaming and offline (found in review). The stream knows the loss (its gaps), the offline
+    call its NaN: no pause across them."""
+    from vitalgate.signal import EcgStream
+
+    x, fs, _, _ = mitdb(shared_data, "100")
+    y = np.concatenate([x[: int(60 * fs)], np.full(int(seconds * fs), np.nan)])
+    assert _pauses(screen_ecg(y, fs).events) == []
+    z = np.concatenate([y, x[int((60 + seconds) * fs) : int((100 + seconds) * fs)]])
+    assert _pauses(feed_all(EcgStream(fs), z)) == []
+
+
 def test_stream_reports_a_pause_seconds_after_it_ends(shared_data: Path) -> None:
     """A pause is an urgent alert, and one interval judged on its own: the stream reports it
     once the beat after the one ending it is final, not half the premature-beat window later.

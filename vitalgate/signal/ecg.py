@@ -37,6 +37,9 @@ from vitalgate.signal.rhythm import (
 )
 
 SEGMENT_S = 5.0
+#: The end of a recording judged for an asystole going on (:func:`silent_tail`): one that began
+#: earlier than this before the end is not reported as a pause (it is unreadable signal).
+TAIL_S = 600.0
 TEMPLATE_BLOCK = 64  # beats per QRS template (the median shape of the on-time beats around them)
 MAX_STRIP_S = 30.0
 # The beat agreement's lag search: a QRS's correlation with its template is taken at the best
@@ -418,7 +421,7 @@ def _signal_stages(x: npt.NDArray[np.float64], fs: float, cfg: RhythmConfig, qua
     if not_beats.any():  # noise taken for beats in an asystole
         beat = ~not_beats
         r, corr, slope, size, clean, ventricular = r[beat], corr[beat], slope[beat], size[beat], clean[beat], ventricular[beat]
-    silent = silent_tail(xd, fs, r, clean, slope, size, len(x), cfg, quality)
+    silent = silent_tail(xd, fs, r, len(x), cfg, quality)
     if silent >= 0:  # the detections after it are noise in an asystole still going on
         last = np.flatnonzero(r == silent)[0] + 1
         r, corr, slope, size, clean, ventricular = r[:last], corr[:last], slope[:last], size[:last], clean[:last], ventricular[:last]
@@ -434,33 +437,59 @@ def _signal_stages(x: npt.NDArray[np.float64], fs: float, cfg: RhythmConfig, qua
     return _Stages(r, vf, ventricular, readable, sqi, noise, undersensed, quiet, clean, silent)
 
 
-def silent_tail(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], clean: npt.NDArray[np.bool_],
-                qrs_slope: npt.NDArray[np.float64], qrs_size: npt.NDArray[np.float64], n: int,
+def silent_tail(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], n: int,
                 cfg: RhythmConfig = DEFAULT, quality: QualityConfig | None = None) -> int:
-    """The sample of the last clear QRS complex (``clean``) of an ``n``-sample input when no beat
-    follows it for ``asystole_alert_s`` up to the end, only noise (detections none of which is
-    ``clean``, each under ``PAUSE_NOISE_SIZE`` x its QRS), and the ECG after it is quiet (as
-    :func:`quiet_pauses` judges a pause); else -1. An asystole still going on: without it, a
-    flat line after the last beat was reported as nothing (streaming) or as unreadable signal
-    (offline) for as long as it lasted."""
+    """The sample of the last detection of QRS size in an ``n``-sample input (``xd``: it
+    decimated by ``decimation(fs)``; ``r``: the detections) when only noise follows it for
+    ``asystole_alert_s`` up to the end (detections each under ``PAUSE_NOISE_SIZE`` x the QRS
+    size) and the ECG after it is quiet (as :func:`quiet_pauses` judges a pause); else -1. An
+    asystole still going on: without it, a flat line after the last beat was reported as
+    nothing (streaming) or as unreadable signal (offline) for as long as it lasted.
+
+    Sizes are measured on the ECG itself, not on the QRS templates: the QRS size and steepest
+    slope are the 95th percentiles over the detections (peak to peak and steepest step within
+    +-60 ms), which are QRS complexes while at most 19 in 20 detections are noise. A template
+    of a buffer filling with noise detections comes to agree with them, and the last beat
+    before an asystole is often a premature ventricular one that agrees with no template."""
     q = quality or cfg.quality
-    ci = np.flatnonzero(clean)
-    if not len(ci) or cfg.asystole_alert_s <= 0 or n - int(r[ci[-1]]) < cfg.asystole_alert_s * fs:
+    if cfg.asystole_alert_s <= 0 or not len(r):
         return -1
-    i = int(ci[-1])
     k = decimation(fs)
     fsd = fs / k
     h = max(2, round(0.06 * fsd))
-    after = r[i + 1 :] // k
-    after = after[(after >= h) & (after < len(xd) - h)]
-    if len(after):
-        rows = np.lib.stride_tricks.sliding_window_view(xd, 2 * h + 1)[after - h]
-        if not np.ptp(rows, axis=1).max() <= PAUSE_NOISE_SIZE * qrs_size[i]:  # (nan size: not judged)
+    rd = r // k
+    inside = (rd >= h) & (rd < len(xd) - h)
+    if not inside.any():
+        return -1
+    rows = np.lib.stride_tricks.sliding_window_view(xd, 2 * h + 1)[rd[inside] - h]
+    amp = np.ptp(rows, axis=1)
+    size = float(np.percentile(amp, 95))
+    slope = float(np.percentile(np.abs(np.diff(rows, axis=1)).max(axis=1), 95))
+    at = np.flatnonzero(inside)
+    big = at[amp > PAUSE_NOISE_SIZE * size]
+    if not len(big) or n - int(r[big[-1]]) < cfg.asystole_alert_s * fs:
+        return -1
+    i = int(big[-1])
+    if (~inside[i + 1 :]).any():  # (a detection at the very end, not measured: not judged)
+        return -1
+    # ...and noise next to the beats just before it too: on a lead whose small normal beats
+    # measure a few per cent of its large PVCs (MITDB 200's V1), those beats are not noise
+    recent = amp[(r[at] >= r[i] - 10 * fs) & (r[at] <= r[i])]
+    tail = amp[at > i]
+    if len(tail) and tail.max() > PAUSE_NOISE_SIZE * float(np.median(recent)):
+        return -1
+    # ...and unlike each other: noise in a flat line taken for beats has no shape in common, a
+    # lead whose QRS all but vanishes (200's V1 at 882 s: 1-3 % of the beats before, their
+    # rhythm kept) still repeats one
+    after = rows[at > i]
+    if len(after) >= 4:
+        shape = _detrended(after)
+        if float(np.median(_correlation(shape, np.median(shape, axis=0)))) >= PAUSE_NOISE_ALIKE:
             return -1
     end = len(xd) - 2 * h - 1  # (the gap judged up to the last samples, with a little after it)
-    if end - int(r[i]) // k < cfg.pause_s * fsd:
+    if end - int(rd[i]) < cfg.pause_s * fsd:
         return -1
-    return int(r[i]) if _quiet_gap(xd, fsd, int(r[i]) // k, end, float(qrs_slope[i]), float(qrs_size[i]), q) else -1
+    return int(r[i]) if _quiet_gap(xd, fsd, int(rd[i]), end, slope, size, q) else -1
 
 
 def usable_intervals(t: npt.NDArray[np.int64] | npt.NDArray[np.float64], readable: npt.NDArray[np.bool_],
@@ -548,6 +577,9 @@ def _quiet_gap(xd: npt.NDArray[np.float64], fsd: float, a: int, b: int, qrs_slop
 #: V1 among large PVCs 0.08-0.1 (at 0.25 they were dropped and a false 5.8-s pause reported).
 #: Noisier flat lines (over ~0.03 mV here) are still taken for beats: unreadable, no pause.
 PAUSE_NOISE_SIZE = 0.05
+#: ...and noise does not repeat a shape: tail detections whose median correlation with their
+#: median shape reaches this are beats of a lead that all but lost them (:func:`silent_tail`).
+PAUSE_NOISE_ALIKE = 0.8
 
 
 def noise_in_pauses(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], clean: npt.NDArray[np.bool_],
@@ -722,13 +754,22 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
         s0, s1 = (a - w0) // seg, (a - w0) // seg + -(-(b - a) // seg)  # the core's segments
         missed = st.undersensed[(st.undersensed[:, 0] >= a - w0) & (st.undersensed[:, 0] < b - w0)] + w0
         parts.append(_Stages(st.r[core] + w0, np.clip(st.vf + w0, a, b), st.ectopic[core], st.readable[s0:s1], st.sqi[s0:s1],
-                             st.noise[s0:s1], missed, st.quiet + w0, st.clean[core],
-                             st.silent + w0 if st.silent >= 0 and w1 == len(x) else -1))
+                             st.noise[s0:s1], missed, st.quiet + w0, st.clean[core]))
     r, ectopic = np.concatenate([p.r for p in parts]), np.concatenate([p.ectopic for p in parts])
     if len(parts) > 1:  # a QRS at a seam may be placed by both blocks
         once = seam_duplicates(r, fs, cfg.qrs)
         r, ectopic = r[once], ectopic[once]
     vf = join_ranges([p.vf for p in parts])
+    # An asystole going on at the end, judged on the last TAIL_S (whatever the blocks: the last
+    # block's window may hold no beat), not where samples were lost (bridged by a straight line)
+    t0 = max(0, len(x) - int(TAIL_S * fs))
+    silent = silent_tail(decimate(x[t0:], decimation(fs)), fs, r[r >= t0] - t0, len(x) - t0, cfg, quality)
+    if silent >= 0 and crossing(np.array([silent + t0, len(x)]), lost).any():
+        silent = -1
+    if silent >= 0:
+        keep = r <= silent + t0  # (what follows is noise)
+        r, ectopic = r[keep], ectopic[keep]
+        silent += t0
     readable, sqi = np.concatenate([p.readable for p in parts]), np.concatenate([p.sqi for p in parts])
     runs = _numeric.runs(~readable) * seg
     unreadable = np.minimum(runs, len(x)).astype(np.int64).reshape(-1, 2)
@@ -753,8 +794,8 @@ def screen_ecg(ecg: npt.ArrayLike, fs: float, config: RhythmConfig | None = None
     af = np.round(rr.af_episodes * fs).astype(np.int64).reshape(-1, 2)
     af = np.clip(af, 0, len(x))
     rr_events = list(rr.events)
-    if parts and parts[-1].silent >= 0:  # no beat since the last one, up to the end: a pause going on
-        rr_events.append(RhythmEvent(RhythmKind.PAUSE, parts[-1].silent / fs, len(x) / fs, 0.9, ongoing=True,
+    if silent >= 0:  # no beat since the last one, up to the end: a pause going on
+        rr_events.append(RhythmEvent(RhythmKind.PAUSE, silent / fs, len(x) / fs, 0.9, ongoing=True,
                                      detail="no beat since, to the end of the recording"))
     readable_share = 1.0 - float(np.sum(unreadable[:, 1] - unreadable[:, 0])) / max(len(x), 1)
     short = len(x) < cfg.short_record_s * fs and len(r) >= cfg.min_beats

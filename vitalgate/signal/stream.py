@@ -343,6 +343,8 @@ class EcgStream:
         beat = self.start + silent
         if abs(beat - self.silent_from) <= int(0.05 * self.fs):
             return []
+        if crossing(np.array([beat / self.fs, self.samples_seen / self.fs]), np.array(self.tracker.gaps).reshape(-1, 2)).any():
+            return []  # samples lost since (bridged by a straight line, quiet by construction), VF
         self.silent_from = beat
         now = self.samples_seen / self.fs
         return [RhythmEvent(RhythmKind.PAUSE, beat / self.fs, now, 0.9, ongoing=True, detail="no beat since: asystole or sinus arrest")]
