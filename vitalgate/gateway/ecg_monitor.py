@@ -42,8 +42,8 @@ RULES: dict[RhythmKind, tuple[str, Severity]] = {
     # blind, so someone should check the patch (a technical alarm, as IEC 60601-2-27's leads off).
     RhythmKind.UNREADABLE: ("ecg_unreadable", Severity.INFO),
 }
-#: A pause still going on (no beat for ``[ecg] asystole_alert_s`` after a clear QRS complex,
-#: the ECG flat since): asystole, a cardiac arrest with no shockable rhythm; ERC 2021
+#: A pause still going on (only noise for ``[ecg] asystole_alert_s`` after the last QRS
+#: complex, the ECG flat since): asystole, a cardiac arrest with no shockable rhythm; ERC 2021
 #: resuscitation guideline: call the emergency number at once. (Its end, when a beat comes,
 #: is an ``ecg_pause``.)
 ASYSTOLE: tuple[str, Severity] = ("ecg_asystole", Severity.CRITICAL)
@@ -53,6 +53,8 @@ MAX_STRIP_SAMPLES = 60_000
 def rule_of(e: RhythmEvent) -> tuple[str, Severity]:
     """The alert rule and severity of a rhythm event."""
     return ASYSTOLE if e.kind is RhythmKind.PAUSE and e.ongoing else RULES[e.kind]
+
+
 #: What an open alert's reason gains when its finding is seen again (:meth:`EcgMonitor._again`).
 AGAIN = "; seen again from "
 #: An ECG frame that starts later than the previous one ended (device timestamps) by more than

@@ -103,8 +103,8 @@ class RhythmConfig:
     short_af_min_rr_autocorr: float = -0.5
     merge_gap_s: float = 10.0  # AF episodes closer than this are one episode
     pause_s: float = 2.5  # an RR longer than this is a pause (sinus pause / AV block)
-    # ECG only: no beat since a clear QRS complex for this long, the ECG quiet since (a flat
-    # line with only noise, as :func:`vitalgate.signal.ecg.quiet_pauses` judges a pause): a
+    # ECG only: only noise since the last QRS complex for this long, the ECG quiet since (a
+    # flat line, :func:`vitalgate.signal.ecg.silent_tail`, quiet as a pause's gap): a
     # pause still going on, reported at once (``ongoing=True``) rather than when a beat ends it,
     # which in asystole never comes. Bedside monitors alarm asystole after a few seconds without
     # a beat; 6 s is a choice against nuisance alarms, not measured. A flat line cannot be told

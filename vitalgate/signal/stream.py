@@ -332,12 +332,12 @@ class EcgStream:
         return [self._strip(e) for e in events]
 
     def _asystole(self, silent: int) -> list[RhythmEvent]:
-        """A pause going on (:func:`~vitalgate.signal.ecg.silent_tail`: no beat for
-        ``asystole_alert_s`` after a clear QRS complex, the ECG quiet since), reported once, at
+        """A pause going on (:func:`~vitalgate.signal.ecg.silent_tail`: only noise for
+        ``asystole_alert_s`` after the last QRS complex, the ECG quiet since), reported once, at
         once, ``ongoing=True``: in asystole no beat comes to end the pause, and it was reported
         only when one did (a flat line after the last beat raised nothing for as long as it
-        lasted). The tracker reports the pause again, whole, if a beat ends it while both are
-        in the buffer."""
+        lasted). Not across samples lost (a straight line bridges them) or VF. The tracker
+        reports the pause again, whole, if a beat ends it while both are in the buffer."""
         if silent < 0:
             return []
         beat = self.start + silent
