@@ -364,13 +364,13 @@ class EcgStream:
         i = np.searchsorted(r, quiet[:, 0]) - 1  # the beats bounding each range
         j = np.searchsorted(r, quiet[:, 1])
         ok = (i >= 0) & (j < len(r))
+        ends = np.stack([r[i[ok]], r[j[ok]]]) + self.start  # (2, ranges)
+        k = np.searchsorted(final, ends)
+        before, after = final[np.maximum(k - 1, 0)], final[np.minimum(k, len(final) - 1)]
+        off = np.minimum(np.abs(before - ends), np.abs(after - ends))  # to the nearest final beat
         tol = int(0.05 * self.fs)  # (a beat may move a sample or two between passes)
-        for a, b, ra, rb in zip(quiet[ok, 0], quiet[ok, 1], r[i[ok]] + self.start, r[j[ok]] + self.start, strict=True):
-            at = np.searchsorted(final, [ra, rb])
-            near = [min((abs(int(final[k]) - int(v)) for k in (n - 1, n) if 0 <= k < len(final)), default=tol + 1)
-                    for n, v in zip(at, (ra, rb), strict=True)]
-            if max(near) <= tol:
-                self.tracker.note_pause((self.start + int(a)) / self.fs, (self.start + int(b)) / self.fs)
+        for a, b in quiet[ok][(off <= tol).all(axis=0)]:
+            self.tracker.note_pause((self.start + int(a)) / self.fs, (self.start + int(b)) / self.fs)
 
     def _hold_in_pause(self, r: npt.NDArray[np.int64], keep: npt.NDArray[np.bool_], clean: npt.NDArray[np.bool_],
                        edge: int, late: float) -> tuple[npt.NDArray[np.bool_], int]:
