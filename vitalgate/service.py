@@ -14,7 +14,9 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,25 @@ def honour_swallowed_cancel(cause: BaseException | None = None) -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError from cause
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]], *, retry_s: float = 0.25, tries: int = 40) -> bool:
+    """Cancel ``tasks`` and wait until they end, asking again every ``retry_s`` seconds: a library
+    (bleak/bumble, aiomqtt) may swallow one request, and a task that goes on waiting after that
+    would otherwise hold up the whole shutdown. ``False`` if some still run after ``tries``
+    requests (they are left; the caller says so). Their results and errors are consumed."""
+    tasks = list(tasks)
+    pending = {t for t in tasks if not t.done()}
+    for _ in range(tries):
+        if not pending:
+            break
+        for t in pending:
+            t.cancel()
+        _done, pending = await asyncio.wait(pending, timeout=retry_s)
+    for t in tasks:
+        if t.done() and not t.cancelled():
+            t.exception()  # retrieved: the caller has judged it, or it was cancelled on the way
+    return not pending
 
 
 def credential(name: str) -> Path | None:

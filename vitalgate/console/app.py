@@ -30,6 +30,7 @@ from vitalgate.cloud_bridge.topics import ALERT_FILTER, Topics
 from vitalgate.cloud_bridge.wire import Ack, Alert, AlertState, dump_payload, parse_payload
 from vitalgate.config import MqttSettings
 from vitalgate.console.users import ConsoleConfig, User
+from vitalgate.service import cancel_and_wait
 
 log = logging.getLogger(__name__)
 SESSION_COOKIE = "vitalgate_session"
@@ -149,12 +150,7 @@ def create_app(config: ConsoleConfig, mqtt: MqttSettings, *, store: Path | None 
             yield
         finally:
             # Bounded: ask again if a cancellation was swallowed inside the MQTT client.
-            for _attempt in range(40):
-                task.cancel()
-                done, _pending = await asyncio.wait({task}, timeout=0.25)
-                if done:
-                    break
-            else:
+            if not await cancel_and_wait((task,)):
                 log.error("console: the MQTT follower did not stop")
 
     app = FastAPI(title="vitalgate care console", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

@@ -23,6 +23,7 @@ from vitalgate.device_drivers import gatt
 from vitalgate.device_drivers.manager import Session
 from vitalgate.errors import MalformedPayload
 from vitalgate.readings import GATEWAY_TIME, BeatIntervals, DeviceIdentity, EcgSamples, Reading
+from vitalgate.service import honour_swallowed_cancel
 from vitalgate.vocabulary import Kind
 
 logger = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ class _Base:
     async def _pump(self, session: Session, queue: asyncio.Queue[tuple[str, bytes]]) -> None:
         ident = DeviceIdentity(session.address, model=session.name)
         while True:
+            honour_swallowed_cancel()  # a stop lost in the BLE stack while subscribing still stops
             char, data = await queue.get()
             await self._handle(session, ident, char, data)
 

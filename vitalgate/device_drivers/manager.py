@@ -36,7 +36,7 @@ from bleak.exc import BleakError
 from vitalgate.config import BleSettings
 from vitalgate.errors import DeviceError, MalformedPayload
 from vitalgate.readings import DeviceOutput, Reading
-from vitalgate.service import honour_swallowed_cancel
+from vitalgate.service import cancel_and_wait, honour_swallowed_cancel
 
 logger = logging.getLogger(__name__)
 
@@ -328,9 +328,8 @@ class ConnectionManager:
                 if err is not None and not disconnected.is_set():
                     logger.warning("%s: driver failed: %r", worker.address, err)
         finally:
-            for t in (driver_task, drop_task):
-                t.cancel()
-            await asyncio.gather(driver_task, drop_task, return_exceptions=True)
+            if not await cancel_and_wait((driver_task, drop_task)):
+                logger.error("%s: the driver did not stop when asked; left behind", worker.address)
             if client.is_connected:
                 await client.disconnect()
             self._changed()
