@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pytest
 from dataflow import T0
 
-from vitalgate.cloud_bridge.wire import Ack, Severity
+from vitalgate.cloud_bridge.wire import Ack, Alert, Severity
 from vitalgate.gateway.alerts import AlertEngine
 from vitalgate.gateway.daemon import StaticAttributor
 from vitalgate.gateway.ecg_monitor import MAX_STRIP_SAMPLES, EcgMonitor, _Stream
@@ -269,3 +269,77 @@ def test_rr_without_skin_contact_is_not_screened(tmp_path: Path, contact: bool) 
             alerts += m.feed(BeatIntervals(STRAP, tuple(rr[now]), T0 + timedelta(seconds=second + 1), flag))
     assert not [a for a in alerts if a.rule == "ecg_pause"]
     assert bool([a for a in alerts if a.rule == "ecg_af"]) is contact
+
+
+def strap_session(m: EcgMonitor, rr: list[float], silence: list[tuple[float, bool | None]],
+                  tail: tuple[float, ...] = ()) -> list[Alert]:
+    """Feed ``m`` a strap's notifications as they come: one per beat for ``rr`` (wall clock =
+    the beats), then notifications without intervals at the given seconds after the last beat
+    (with their skin contact), then the beats of ``tail`` (the first one ends the silence)."""
+    alerts = []
+    t = 0.0
+    for v in rr:
+        t += v
+        alerts += m.feed(BeatIntervals(STRAP, (v,), T0 + timedelta(seconds=t)))
+    last = t
+    for after, contact in silence:
+        alerts += m.feed(BeatIntervals(STRAP, (), T0 + timedelta(seconds=last + after), contact))
+    for v in tail:
+        t += v
+        alerts += m.feed(BeatIntervals(STRAP, (v,), T0 + timedelta(seconds=t)))
+    return alerts
+
+
+def rr_monitor(tmp: Path, config: dict[str, object] | None = None) -> EcgMonitor:
+    engine = AlertEngine("hut7", "gw-a", tmp / "alerts.sqlite", now=lambda: T0 + timedelta(minutes=30))
+    return EcgMonitor(engine, StaticAttributor({STRAP.address: "r-005"}), config)
+
+
+SINUS = [0.8] * 60
+EVERY_SECOND = [float(s) for s in range(1, 21)]  # 20 s of notifications without a beat
+
+
+def test_a_strap_that_detects_no_beat_raises_asystole_while_it_lasts(tmp_path: Path) -> None:
+    """A strap in skin contact whose notifications keep coming without RR intervals detects no
+    beat: from ``asystole_alert_s`` (6 s) on, one critical ``ecg_asystole`` alert, placed at the
+    last beat, while the pause goes on (before, nothing until a beat ended it: never, in
+    asystole). The beat that ends it makes the whole interval an urgent ``ecg_pause``."""
+    m = rr_monitor(tmp_path)
+    alerts = strap_session(m, SINUS, [(s, True) for s in EVERY_SECOND], tail=(20.5, 0.8, 0.8))
+    (asystole,) = [a for a in alerts if a.rule == "ecg_asystole"]
+    assert asystole.severity == Severity.CRITICAL
+    assert asystole.triggered_at == T0 + timedelta(seconds=48)  # the last beat
+    assert "6 s so far" in asystole.reason  # raised at the 6th silent notification
+    assert "asystole" in asystole.reason
+    (pause,) = [a for a in alerts if a.rule == "ecg_pause"]
+    assert pause.severity == Severity.URGENT
+    assert "20.5" in pause.reason
+    assert alerts.index(asystole) < alerts.index(pause)  # (the alerts come in the order fed)
+
+
+@pytest.mark.parametrize(("name", "silence", "config"), [
+    ("no skin contact", [(s, False) for s in EVERY_SECOND], None),
+    ("contact not reported, then none", [(s, None if s < 4 else False) for s in EVERY_SECOND], None),
+    ("a slow rhythm: some notifications carry no beat", [(1.0, True), (2.0, True)], None),
+    ("a pause shorter than the alert", [(s, True) for s in range(1, 6)], None),
+    ("notifications lost, then silence", [(s, True) for s in range(12, 17)], None),
+    ("turned off", [(s, True) for s in EVERY_SECOND], {"asystole_alert_s": 0}),
+])
+def test_no_asystole_alert_without_a_silence_in_contact(tmp_path: Path, name: str,
+                                                       silence: list[tuple[float, bool | None]],
+                                                       config: dict[str, object] | None) -> None:
+    """No beat reported is asystole only while the strap is heard, in contact, for the whole
+    ``asystole_alert_s``: not without skin contact (an electrode off), not for notifications
+    without a beat between slow beats or in a short pause, not across notifications lost (after
+    a lost link, whether beats came is unknown: 12 s without any notification, then 5 s of
+    silence), and not when the key is 0."""
+    alerts = strap_session(rr_monitor(tmp_path, config), SINUS, silence)
+    assert not [a for a in alerts if a.rule == "ecg_asystole"], name
+
+
+def test_a_strap_that_never_sends_intervals_raises_nothing(tmp_path: Path) -> None:
+    """Some straps send the heart rate only: their notifications carry no interval from the
+    start, which says nothing about the beats."""
+    m = rr_monitor(tmp_path)
+    assert strap_session(m, [], [(s, True) for s in range(1, 60)]) == []
+    assert not m.streams

@@ -138,6 +138,35 @@ async def test_heart_rate_strap_rr_intervals() -> None:
     assert rr.device.address == strap.address
 
 
+async def test_heart_rate_strap_without_beats_raises_asystole(tmp_path: Path) -> None:
+    """A strap that stops sending RR intervals while its notifications go on (no beat detected)
+    reaches the ECG monitor as notifications without intervals, over the real link and driver,
+    and raises ``ecg_asystole`` (``asystole_alert_s`` 1 s here, to keep the test short)."""
+    from vitalgate.gateway.alerts import AlertEngine
+    from vitalgate.gateway.daemon import StaticAttributor
+    from vitalgate.gateway.ecg_monitor import EcgMonitor
+
+    strap = HeartRateStrap("C4:00:00:00:00:05", link=LINK)
+    engine = AlertEngine("hut7", "gw-a", tmp_path / "alerts.sqlite")
+    monitor = EcgMonitor(engine, StaticAttributor({strap.address: "r-005"}), {"asystole_alert_s": 1.0})
+    sink = Sink()
+    async with strap:
+        task = await serve(sink, strap)
+        await strap.wait_subscribed("2A37")
+        for _ in range(5):
+            await strap.beat(200, [0.3])
+            await asyncio.sleep(0.3)
+        for _ in range(8):
+            await strap.beat(200)  # no interval: no beat detected
+            await asyncio.sleep(0.25)
+        await sink.until(lambda: sum(isinstance(o, BeatIntervals) for o in sink.items) >= 13)
+        await stop(task)
+    beats = [o for o in sink.items if isinstance(o, BeatIntervals)]
+    assert [b.rr_s for b in beats[5:]] == [()] * 8
+    alerts = [a for b in beats for a in monitor.feed(b)]
+    assert [a.rule for a in alerts] == ["ecg_asystole"]
+
+
 async def test_polar_ecg_stream_of_real_af_record(shared_data: Path) -> None:
     ecg = load_mitdb_ecg(shared_data / "mitdb" / "201", start_s=0, duration_s=5)
     strap = PolarEcgStrap("C4:00:00:00:00:05", ecg, link=LINK, speed=20.0, loop=False)

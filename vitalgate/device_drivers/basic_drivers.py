@@ -144,10 +144,13 @@ def plx_status_flags(measurement_status: int | None, sensor_status: int | None) 
     return out | {f for bit, f in _PLX_SENSOR.items() if (sensor_status or 0) >> bit & 1}
 
 
-def decode_hr(data: bytes, device: DeviceIdentity) -> tuple[Reading, BeatIntervals | None]:
+def decode_hr(data: bytes, device: DeviceIdentity) -> tuple[Reading, BeatIntervals]:
+    """The heart rate, and the RR intervals of the beats since the previous notification. A
+    notification without intervals gives none: no beat detected since the previous one (for a
+    strap that sends intervals, the ECG monitor's sign of a pause going on)."""
     v = gatt.decode(0x2A37, data)
     now = datetime.now(UTC)
-    beats = BeatIntervals(device, v.rr_intervals_s, now, v.sensor_contact) if v.rr_intervals_s else None
+    beats = BeatIntervals(device, v.rr_intervals_s, now, v.sensor_contact)
     flags = frozenset({GATEWAY_TIME} | ({"no_skin_contact"} if v.sensor_contact is False else set()))
     return Reading.of(Kind.HEART_RATE, {"heart_rate": float(v.heart_rate)}, now, device, flags=flags), beats
 
@@ -226,7 +229,7 @@ class HrDriver(_Base):
         if char == PMD_DATA:
             return [decode_pmd_ecg(data, ident)]
         reading, beats = decode_hr(data, ident)
-        return [reading] if beats is None else [reading, beats]
+        return [reading, beats]
 
     async def run(self, session: Session) -> None:
         await self._pump(session, await self._subscribe(session, uuid16("2A37")))

@@ -3,7 +3,7 @@
 One :class:`~vitalgate.signal.EcgStream` per ECG device (or :class:`~vitalgate.signal.RrStream`
 per strap sending only RR intervals). An AF episode becomes an alert as soon as the screening is
 sure of it (30 s of AF, half a window behind the newest beat); pauses, brady/tachycardia and
-frequent ectopy become alerts when they are complete; ECG unreadable for minutes (electrode off)
+frequent ectopy become alerts when they are complete, a pause still going on (asystole) at once; ECG unreadable for minutes (electrode off)
 becomes an informational alert while it lasts. Each carries the ECG strip it came from.
 The alerts go through the :class:`~vitalgate.gateway.alerts.AlertEngine` so they are
 acknowledged and escalated like the vitals alerts. A finding seen again while its alert is still
@@ -43,7 +43,8 @@ RULES: dict[RhythmKind, tuple[str, Severity]] = {
     RhythmKind.UNREADABLE: ("ecg_unreadable", Severity.INFO),
 }
 #: A pause still going on (only noise for ``[ecg] asystole_alert_s`` after the last QRS
-#: complex, the ECG flat since): asystole, a cardiac arrest with no shockable rhythm; ERC 2021
+#: complex, the ECG flat since; from a strap, its notifications without an interval for that
+#: long after its last beat, in skin contact): asystole, a cardiac arrest with no shockable rhythm; ERC 2021
 #: resuscitation guideline: call the emergency number at once. (Its end, when a beat comes,
 #: is an ``ecg_pause``.)
 ASYSTOLE: tuple[str, Severity] = ("ecg_asystole", Severity.CRITICAL)
@@ -75,6 +76,7 @@ class _Stream:
     screen: Any  # EcgStream | RrStream (scipy is imported with the first ECG device)
     started: datetime  # wall time of the stream's t = 0
     next_at: datetime | None = None  # ECG: where the next frame should start (device clock)
+    heard: datetime | None = None  # RR: when the strap's latest notification came (gateway clock)
 
 
 class EcgMonitor:
@@ -130,23 +132,42 @@ class EcgMonitor:
         else:
             key = (output.device.address, "rr")
             s = self.streams.get(key)
+            if s is None and not output.rr_s:
+                return out  # no interval from this strap yet (some send none at all)
+            heard, at = (s.heard if s is not None else None), output.received_at
+            if s is not None:
+                s.heard = at
             if output.skin_contact is False:
                 # A strap that reports no skin contact: its intervals are not the heart's (the
                 # Heart Rate Service's sensor contact status). Not screened; the time they span
-                # is a gap, so the interval across it is neither a pause nor part of an AF episode.
+                # is a gap, so the interval across it is neither a pause nor part of an AF episode
+                # (and a notification without intervals is no sign of a pause).
                 log.debug("RR from %s without skin contact: not screened", output.device.address)
                 if s is not None:
-                    s.screen.skip(sum(output.rr_s))
+                    s.screen.skip(sum(output.rr_s) or max(0.0, self._since_beat(s, at)))
                 return out
             if s is None:
-                s = self.streams[key] = _Stream(RrStream(self.config), output.received_at - timedelta(seconds=sum(output.rr_s)))
+                s = self.streams[key] = _Stream(RrStream(self.config), at - timedelta(seconds=sum(output.rr_s)), heard=at)
+            elif not output.rr_s:
+                # Notifications keep coming, in contact, without intervals: no beat detected since
+                # the last one. Counted only while they come: after lost notifications (a lost
+                # link) whether beats came meanwhile is unknown, so that time is a gap.
+                silent = self._since_beat(s, at)
+                if heard is not None and (at - heard).total_seconds() > RR_GAP_S:
+                    s.screen.skip(max(0.0, silent))
+                    silent = 0.0
+                return out + self._alerts(s.screen.silence(silent), s, output.device, at)
             else:
-                lag = (output.received_at - s.started).total_seconds() - (s.screen.now_s + sum(output.rr_s))
+                lag = self._since_beat(s, at) - sum(output.rr_s)
                 if lag > RR_GAP_S:
                     s.screen.skip(lag)
             events = s.screen.feed(np.asarray(output.rr_s, dtype=np.float64))
-            at = output.received_at
         return out + self._alerts(events, s, output.device, at)
+
+    @staticmethod
+    def _since_beat(s: _Stream, at: datetime) -> float:
+        """Seconds from the strap's last beat (or the end of the last gap) to ``at``."""
+        return float((at - s.started).total_seconds() - s.screen.now_s)
 
     def _alerts(self, events: list[RhythmEvent], s: _Stream, device: DeviceIdentity, at: datetime) -> list[Alert]:
         out = []

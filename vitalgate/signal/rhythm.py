@@ -103,13 +103,15 @@ class RhythmConfig:
     short_af_min_rr_autocorr: float = -0.5
     merge_gap_s: float = 10.0  # AF episodes closer than this are one episode
     pause_s: float = 2.5  # an RR longer than this is a pause (sinus pause / AV block)
-    # ECG only: only noise since the last QRS complex for this long, the ECG quiet since (a
+    # From an ECG: only noise since the last QRS complex for this long, the ECG quiet since (a
     # flat line, :func:`vitalgate.signal.ecg.silent_tail`, quiet as a pause's gap): a
     # pause still going on, reported at once (``ongoing=True``) rather than when a beat ends it,
     # which in asystole never comes. Bedside monitors alarm asystole after a few seconds without
     # a beat; 6 s is a choice against nuisance alarms, not measured. A flat line cannot be told
     # from asystole on the ECG alone (an electrode off with the amplifier's noise only reads
-    # the same): it is reported as this pause too. 0 turns it off.
+    # the same): it is reported as this pause too. From a strap (RR only): its notifications in
+    # skin contact without an interval for this long after its last beat (:meth:`RrStream.silence`).
+    # 0 turns it off.
     asystole_alert_s: float = 6.0
     # ECG only: a pause whose gap holds a QRS-like wave at every place the rhythm before it puts
     # a beat is missed beats, not a pause (:func:`vitalgate.signal.ecg.undersensed_pauses`): a
