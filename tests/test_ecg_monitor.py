@@ -272,14 +272,15 @@ def test_rr_without_skin_contact_is_not_screened(tmp_path: Path, contact: bool) 
 
 
 def strap_session(m: EcgMonitor, rr: list[float], silence: list[tuple[float, bool | None]],
-                  tail: tuple[float, ...] = ()) -> list[Alert]:
+                  tail: tuple[float, ...] = (), wall: float = 1.0) -> list[Alert]:
     """Feed ``m`` a strap's notifications as they come: one per beat for ``rr`` (wall clock =
-    the beats), then notifications without intervals at the given seconds after the last beat
-    (with their skin contact), then the beats of ``tail`` (the first one ends the silence)."""
+    the beats x ``wall``), then notifications without intervals at the given seconds after the
+    last beat (with their skin contact), then the beats of ``tail`` (the first one ends the
+    silence)."""
     alerts = []
     t = 0.0
     for v in rr:
-        t += v
+        t += v * wall
         alerts += m.feed(BeatIntervals(STRAP, (v,), T0 + timedelta(seconds=t)))
     last = t
     for after, contact in silence:
@@ -315,6 +316,16 @@ def test_a_strap_that_detects_no_beat_raises_asystole_while_it_lasts(tmp_path: P
     assert pause.severity == Severity.URGENT
     assert "20.5" in pause.reason
     assert alerts.index(asystole) < alerts.index(pause)  # (the alerts come in the order fed)
+
+
+def test_strap_asystole_is_timed_on_the_gateway_clock(tmp_path: Path) -> None:
+    """A strap whose intervals add up to more than the time that passes (its clock runs slow
+    against the gateway's, or it counts a beat twice now and then): here 2.5 % over 10 min,
+    15 s ahead. The silence is timed from the notification of the last beat, so the alert still
+    comes 6 s into it, not 15 s later."""
+    alerts = strap_session(rr_monitor(tmp_path), [0.8] * 750, [(s, True) for s in EVERY_SECOND], wall=0.975)
+    (asystole,) = [a for a in alerts if a.rule == "ecg_asystole"]
+    assert "6 s so far" in asystole.reason
 
 
 @pytest.mark.parametrize(("name", "silence", "config"), [

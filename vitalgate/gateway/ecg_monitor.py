@@ -77,6 +77,7 @@ class _Stream:
     started: datetime  # wall time of the stream's t = 0
     next_at: datetime | None = None  # ECG: where the next frame should start (device clock)
     heard: datetime | None = None  # RR: when the strap's latest notification came (gateway clock)
+    beat_heard: datetime | None = None  # RR: ...its latest in contact with a beat, none lost since
 
 
 class EcgMonitor:
@@ -134,7 +135,9 @@ class EcgMonitor:
             s = self.streams.get(key)
             if s is None and not output.rr_s:
                 return out  # no interval from this strap yet (some send none at all)
-            heard, at = (s.heard if s is not None else None), output.received_at
+            at = output.received_at
+            # Notifications lost (a lost link): whether beats came meanwhile is unknown.
+            lost = s is not None and s.heard is not None and (at - s.heard).total_seconds() > RR_GAP_S
             if s is not None:
                 s.heard = at
             if output.skin_contact is False:
@@ -144,30 +147,28 @@ class EcgMonitor:
                 # (and a notification without intervals is no sign of a pause).
                 log.debug("RR from %s without skin contact: not screened", output.device.address)
                 if s is not None:
-                    s.screen.skip(sum(output.rr_s) or max(0.0, self._since_beat(s, at)))
+                    s.beat_heard = None
+                    s.screen.skip(sum(output.rr_s))
                 return out
             if s is None:
                 s = self.streams[key] = _Stream(RrStream(self.config), at - timedelta(seconds=sum(output.rr_s)), heard=at)
             elif not output.rr_s:
                 # Notifications keep coming, in contact, without intervals: no beat detected since
-                # the last one. Counted only while they come: after lost notifications (a lost
-                # link) whether beats came meanwhile is unknown, so that time is a gap.
-                silent = self._since_beat(s, at)
-                if heard is not None and (at - heard).total_seconds() > RR_GAP_S:
-                    s.screen.skip(max(0.0, silent))
-                    silent = 0.0
+                # the last one, timed on the gateway's clock from the notification that brought it
+                # (the intervals' sum drifts from it: a strap's clock, a beat counted twice).
+                if lost:
+                    s.beat_heard = None
+                if s.beat_heard is None:
+                    return out
+                silent = (at - s.beat_heard).total_seconds()
                 return out + self._alerts(s.screen.silence(silent), s, output.device, at)
             else:
-                lag = self._since_beat(s, at) - sum(output.rr_s)
+                lag = (at - s.started).total_seconds() - (s.screen.now_s + sum(output.rr_s))
                 if lag > RR_GAP_S:
                     s.screen.skip(lag)
             events = s.screen.feed(np.asarray(output.rr_s, dtype=np.float64))
+            s.beat_heard = at
         return out + self._alerts(events, s, output.device, at)
-
-    @staticmethod
-    def _since_beat(s: _Stream, at: datetime) -> float:
-        """Seconds from the strap's last beat (or the end of the last gap) to ``at``."""
-        return float((at - s.started).total_seconds() - s.screen.now_s)
 
     def _alerts(self, events: list[RhythmEvent], s: _Stream, device: DeviceIdentity, at: datetime) -> list[Alert]:
         out = []
