@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -271,20 +272,28 @@ def test_rr_without_skin_contact_is_not_screened(tmp_path: Path, contact: bool) 
     assert bool([a for a in alerts if a.rule == "ecg_af"]) is contact
 
 
-def strap_session(m: EcgMonitor, rr: list[float], silence: list[tuple[float, bool | None]],
-                  tail: tuple[float, ...] = (), wall: float = 1.0) -> list[Alert]:
+class Note(NamedTuple):
+    """A strap's notification without intervals ``after`` s after its last beat (unless ``rr``)."""
+
+    after: float
+    contact: bool | None = True
+    new_link: bool = False
+    rr: tuple[float, ...] = ()
+
+
+def strap_session(m: EcgMonitor, rr: list[float], silence: list[Note], tail: tuple[float, ...] = (),
+                  wall: float = 1.0) -> list[Alert]:
     """Feed ``m`` a strap's notifications as they come: one per beat for ``rr`` (wall clock =
-    the beats x ``wall``), then notifications without intervals at the given seconds after the
-    last beat (with their skin contact), then the beats of ``tail`` (the first one ends the
-    silence)."""
+    the beats x ``wall``), then the ``silence`` notes, then the beats of ``tail`` (the first one
+    ends the silence)."""
     alerts = []
     t = 0.0
     for v in rr:
         t += v * wall
         alerts += m.feed(BeatIntervals(STRAP, (v,), T0 + timedelta(seconds=t)))
     last = t
-    for after, contact in silence:
-        alerts += m.feed(BeatIntervals(STRAP, (), T0 + timedelta(seconds=last + after), contact))
+    for n in silence:
+        alerts += m.feed(BeatIntervals(STRAP, n.rr, T0 + timedelta(seconds=last + n.after), n.contact, n.new_link))
     for v in tail:
         t += v
         alerts += m.feed(BeatIntervals(STRAP, (v,), T0 + timedelta(seconds=t)))
@@ -297,7 +306,11 @@ def rr_monitor(tmp: Path, config: dict[str, object] | None = None) -> EcgMonitor
 
 
 SINUS = [0.8] * 60
-EVERY_SECOND = [float(s) for s in range(1, 21)]  # 20 s of notifications without a beat
+EVERY_SECOND = [Note(float(s)) for s in range(1, 21)]  # 20 s of notifications without a beat
+
+
+def asystoles(alerts: list[Alert]) -> list[Alert]:
+    return [a for a in alerts if a.rule == "ecg_asystole"]
 
 
 def test_a_strap_that_detects_no_beat_raises_asystole_while_it_lasts(tmp_path: Path) -> None:
@@ -306,8 +319,8 @@ def test_a_strap_that_detects_no_beat_raises_asystole_while_it_lasts(tmp_path: P
     last beat, while the pause goes on (before, nothing until a beat ended it: never, in
     asystole). The beat that ends it makes the whole interval an urgent ``ecg_pause``."""
     m = rr_monitor(tmp_path)
-    alerts = strap_session(m, SINUS, [(s, True) for s in EVERY_SECOND], tail=(20.5, 0.8, 0.8))
-    (asystole,) = [a for a in alerts if a.rule == "ecg_asystole"]
+    alerts = strap_session(m, SINUS, EVERY_SECOND, tail=(20.5, 0.8, 0.8))
+    (asystole,) = asystoles(alerts)
     assert asystole.severity == Severity.CRITICAL
     assert asystole.triggered_at == T0 + timedelta(seconds=48)  # the last beat
     assert "6 s so far" in asystole.reason  # raised at the 6th silent notification
@@ -318,39 +331,63 @@ def test_a_strap_that_detects_no_beat_raises_asystole_while_it_lasts(tmp_path: P
     assert alerts.index(asystole) < alerts.index(pause)  # (the alerts come in the order fed)
 
 
-def test_strap_asystole_is_timed_on_the_gateway_clock(tmp_path: Path) -> None:
+def test_strap_asystole_is_timed_and_placed_on_the_gateway_clock(tmp_path: Path) -> None:
     """A strap whose intervals add up to more than the time that passes (its clock runs slow
     against the gateway's, or it counts a beat twice now and then): here 2.5 % over 10 min,
-    15 s ahead. The silence is timed from the notification of the last beat, so the alert still
-    comes 6 s into it, not 15 s later."""
-    alerts = strap_session(rr_monitor(tmp_path), [0.8] * 750, [(s, True) for s in EVERY_SECOND], wall=0.975)
-    (asystole,) = [a for a in alerts if a.rule == "ecg_asystole"]
+    15 s ahead. The silence is timed and placed from the notification of the last beat, so the
+    alert comes 6 s into it, not 15 s later, and is not placed after the moment it is raised."""
+    alerts = strap_session(rr_monitor(tmp_path), [0.8] * 750, EVERY_SECOND, wall=0.975)
+    (asystole,) = asystoles(alerts)
     assert "6 s so far" in asystole.reason
+    assert asystole.triggered_at == T0 + timedelta(seconds=750 * 0.8 * 0.975)
+
+
+@pytest.mark.parametrize(("name", "silence", "within"), [
+    ("notifications lost for 3.5 s, 2 s into it", [Note(1.0), Note(2.0)] + [Note(5.5 + s) for s in range(120)], 22.0),
+    ("the link re-established 1.5 s into it", [Note(1.0), Note(2.5, new_link=True)] + [Note(3.5 + s) for s in range(120)], 20.0),
+    ("skin contact lost for a moment", [Note(1.0), Note(2.0, False)] + [Note(3.0 + s) for s in range(120)], 20.0),
+    ("the gateway clock stepped back an hour", [Note(1.0), Note(2.0)] + [Note(3.0 - 3600 + s) for s in range(120)], 20.0 - 3600),
+])
+def test_a_break_during_an_asystole_does_not_disarm_its_alert(tmp_path: Path, name: str, silence: list[Note],
+                                                              within: float) -> None:
+    """After a break (notifications lost, a new link, contact lost, the clock stepping back)
+    whether beats came is unknown, so the silence counts again from the first notification
+    heard in contact, with ``LOCK_ON_S`` (10 s) more for the strap to lock on. Before (found in
+    review), a break disarmed the alert until a beat came: in asystole, never."""
+    alerts = strap_session(rr_monitor(tmp_path), SINUS, silence)
+    (asystole,) = asystoles(alerts)
+    so_far = float(asystole.reason.split(" s so far")[0].rsplit("(", 1)[1])
+    assert so_far == 16.0, name  # asystole_alert_s + LOCK_ON_S after the first note after the break
+    assert (asystole.triggered_at - T0).total_seconds() - 48.0 + 16.0 <= within, name
 
 
 @pytest.mark.parametrize(("name", "silence", "config"), [
-    ("no skin contact", [(s, False) for s in EVERY_SECOND], None),
-    ("contact not reported, then none", [(s, None if s < 4 else False) for s in EVERY_SECOND], None),
-    ("a slow rhythm: some notifications carry no beat", [(1.0, True), (2.0, True)], None),
-    ("a pause shorter than the alert", [(s, True) for s in range(1, 6)], None),
-    ("notifications lost, then silence", [(s, True) for s in range(12, 17)], None),
-    ("turned off", [(s, True) for s in EVERY_SECOND], {"asystole_alert_s": 0}),
+    ("no skin contact", [Note(s.after, False) for s in EVERY_SECOND], None),
+    ("contact not reported, then none", [Note(s.after, None if s.after < 4 else False) for s in EVERY_SECOND], None),
+    ("a slow rhythm: some notifications carry no beat", [Note(1.0), Note(2.0)], None),
+    ("a pause shorter than the alert", [Note(float(s)) for s in range(1, 6)], None),
+    ("notifications lost, then a short silence", [Note(float(s)) for s in range(12, 27)], None),
+    ("a quick reconnection, the strap locking on",
+     [Note(1.0)] + [Note(1.5 + s, new_link=s == 0) for s in range(7)] + [Note(8.5, rr=(0.8,))], None),
+    ("contact back, one stray interval, the strap locking on",
+     [Note(1.0, False), Note(2.0, False), Note(3.0, rr=(0.4,))] + [Note(4.0 + s) for s in range(8)], None),
+    ("turned off", EVERY_SECOND, {"asystole_alert_s": 0}),
 ])
-def test_no_asystole_alert_without_a_silence_in_contact(tmp_path: Path, name: str,
-                                                       silence: list[tuple[float, bool | None]],
+def test_no_asystole_alert_without_a_silence_in_contact(tmp_path: Path, name: str, silence: list[Note],
                                                        config: dict[str, object] | None) -> None:
     """No beat reported is asystole only while the strap is heard, in contact, for the whole
-    ``asystole_alert_s``: not without skin contact (an electrode off), not for notifications
-    without a beat between slow beats or in a short pause, not across notifications lost (after
-    a lost link, whether beats came is unknown: 12 s without any notification, then 5 s of
-    silence), and not when the key is 0."""
+    ``asystole_alert_s`` since a beat: not without skin contact (an electrode off), not for
+    notifications without a beat between slow beats or in a short pause, not across a break
+    until ``LOCK_ON_S`` more (12 s without any notification, then 15 s of silence; a link
+    re-established, then 7 s before the intervals come again; contact back with one stray
+    interval, then 8 s: found in review), and not when the key is 0."""
     alerts = strap_session(rr_monitor(tmp_path, config), SINUS, silence)
-    assert not [a for a in alerts if a.rule == "ecg_asystole"], name
+    assert not asystoles(alerts), name
 
 
 def test_a_strap_that_never_sends_intervals_raises_nothing(tmp_path: Path) -> None:
     """Some straps send the heart rate only: their notifications carry no interval from the
     start, which says nothing about the beats."""
     m = rr_monitor(tmp_path)
-    assert strap_session(m, [], [(s, True) for s in range(1, 60)]) == []
+    assert strap_session(m, [], [Note(float(s)) for s in range(1, 60)]) == []
     assert not m.streams

@@ -163,6 +163,7 @@ async def test_heart_rate_strap_without_beats_raises_asystole(tmp_path: Path) ->
         await stop(task)
     beats = [o for o in sink.items if isinstance(o, BeatIntervals)]
     assert [b.rr_s for b in beats[5:]] == [()] * 8
+    assert [b.new_link for b in beats] == [True] + [False] * 12  # (the connection's first notification)
     alerts = [a for b in beats for a in monitor.feed(b)]
     assert [a.rule for a in alerts] == ["ecg_asystole"]
 

@@ -141,13 +141,16 @@ class EcgSamples:
 
 @dataclass(frozen=True, slots=True)
 class BeatIntervals:
-    """RR intervals (seconds) from a Heart Rate Measurement (0x2A37), oldest first.
-    ``skin_contact``: the strap's sensor contact status (``None``: not reported)."""
+    """RR intervals (seconds) from a Heart Rate Measurement (0x2A37), oldest first; none: no
+    beat detected since the strap's previous notification. ``skin_contact``: the strap's sensor
+    contact status (``None``: not reported). ``new_link``: the first notification of a connection
+    (what came before it is unknown)."""
 
     device: DeviceIdentity
     rr_s: tuple[float, ...]
     received_at: datetime
     skin_contact: bool | None = None
+    new_link: bool = False
 
 
 #: Everything a driver may emit upward.

@@ -11,6 +11,7 @@ aware; a reading without one is stamped with the receive time and flagged ``gate
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import struct
@@ -225,10 +226,16 @@ class PlxDriver(_Base):
 
 
 class HrDriver(_Base):
+    def __init__(self) -> None:
+        self.linked = False  # a heart rate notification of this connection decoded yet
+
     def decode(self, char: str, data: bytes, ident: DeviceIdentity) -> list[Reading | BeatIntervals | EcgSamples]:
         if char == PMD_DATA:
             return [decode_pmd_ecg(data, ident)]
         reading, beats = decode_hr(data, ident)
+        if not self.linked:  # (one driver per connection)
+            self.linked = True
+            beats = dataclasses.replace(beats, new_link=True)
         return [reading, beats]
 
     async def run(self, session: Session) -> None:

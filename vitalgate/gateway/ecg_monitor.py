@@ -69,6 +69,16 @@ MAX_BRIDGE_S = 30.0
 #: keep their wall time. Notifications come about once a second and a strap's clock drifts
 #: from the gateway's by well under a second a day, so 3 s is a loss, not jitter.
 RR_GAP_S = 3.0
+#: A strap notifies about once a second, with or without intervals: a longer wait between two
+#: notifications (or the gateway's clock stepping back) is a break, notifications lost or a link
+#: re-established, after which whether beats came meanwhile is unknown.
+NOTIFY_GAP_S = 2.0
+#: After a break or lost skin contact a strap locks on to the beats again, sending no intervals
+#: for a few seconds: a silence from then is a pause going on only ``LOCK_ON_S`` later than
+#: ``asystole_alert_s``, until ``LOCK_BEATS`` intervals have come (a choice, not measured:
+#: chest straps report beats within a few seconds of contact).
+LOCK_ON_S = 10.0
+LOCK_BEATS = 3
 
 
 @dataclass
@@ -77,7 +87,9 @@ class _Stream:
     started: datetime  # wall time of the stream's t = 0
     next_at: datetime | None = None  # ECG: where the next frame should start (device clock)
     heard: datetime | None = None  # RR: when the strap's latest notification came (gateway clock)
-    beat_heard: datetime | None = None  # RR: ...its latest in contact with a beat, none lost since
+    quiet_from: datetime | None = None  # RR: no beat heard since (None: a break since, see _silence)
+    locked: int = 0  # RR: intervals heard since the last break
+    silence_reported: bool = False  # RR: the pause going on since quiet_from was reported
 
 
 class EcgMonitor:
@@ -133,12 +145,12 @@ class EcgMonitor:
         else:
             key = (output.device.address, "rr")
             s = self.streams.get(key)
-            if s is None and not output.rr_s:
+            if s is None and (not output.rr_s or output.skin_contact is False):
                 return out  # no interval from this strap yet (some send none at all)
             at = output.received_at
-            # Notifications lost (a lost link): whether beats came meanwhile is unknown.
-            lost = s is not None and s.heard is not None and (at - s.heard).total_seconds() > RR_GAP_S
             if s is not None:
+                if output.new_link or s.heard is None or not 0.0 <= (at - s.heard).total_seconds() <= NOTIFY_GAP_S:
+                    s.quiet_from, s.locked = None, 0  # a break: whether beats came meanwhile is unknown
                 s.heard = at
             if output.skin_contact is False:
                 # A strap that reports no skin contact: its intervals are not the heart's (the
@@ -146,29 +158,41 @@ class EcgMonitor:
                 # is a gap, so the interval across it is neither a pause nor part of an AF episode
                 # (and a notification without intervals is no sign of a pause).
                 log.debug("RR from %s without skin contact: not screened", output.device.address)
-                if s is not None:
-                    s.beat_heard = None
-                    s.screen.skip(sum(output.rr_s))
+                assert s is not None
+                s.quiet_from, s.locked = None, 0
+                s.screen.skip(sum(output.rr_s))
                 return out
             if s is None:
                 s = self.streams[key] = _Stream(RrStream(self.config), at - timedelta(seconds=sum(output.rr_s)), heard=at)
             elif not output.rr_s:
-                # Notifications keep coming, in contact, without intervals: no beat detected since
-                # the last one, timed on the gateway's clock from the notification that brought it
-                # (the intervals' sum drifts from it: a strap's clock, a beat counted twice).
-                if lost:
-                    s.beat_heard = None
-                if s.beat_heard is None:
-                    return out
-                silent = (at - s.beat_heard).total_seconds()
-                return out + self._alerts(s.screen.silence(silent), s, output.device, at)
+                return out + self._alerts(self._silence(s, at), s, output.device, at)
             else:
                 lag = (at - s.started).total_seconds() - (s.screen.now_s + sum(output.rr_s))
                 if lag > RR_GAP_S:
                     s.screen.skip(lag)
             events = s.screen.feed(np.asarray(output.rr_s, dtype=np.float64))
-            s.beat_heard = at
+            s.quiet_from, s.locked, s.silence_reported = at, s.locked + len(output.rr_s), False
         return out + self._alerts(events, s, output.device, at)
+
+    def _silence(self, s: _Stream, at: datetime) -> list[RhythmEvent]:
+        """A strap heard in skin contact without intervals: no beat detected since ``s.quiet_from``
+        (the notification of its last beat, or the first heard in contact after a break). From
+        ``asystole_alert_s`` on, a pause going on (``ongoing``), once until a beat comes: in
+        asystole no beat comes to end the pause, and a strap's silence raised nothing while it
+        lasted. After a break the strap may be locking on to the beats again, sending no
+        intervals for a few seconds: until ``LOCK_BEATS`` intervals have come, ``LOCK_ON_S`` more.
+        Timed and placed on the gateway's clock (the intervals' sum drifts from it)."""
+        if s.quiet_from is None:
+            s.quiet_from = at
+        cfg = self.config
+        need = cfg.asystole_alert_s + (0.0 if s.locked >= LOCK_BEATS else LOCK_ON_S)
+        silent = (at - s.quiet_from).total_seconds()
+        if cfg.asystole_alert_s <= 0 or silent < need or s.silence_reported:
+            return []
+        s.silence_reported = True
+        start = (s.quiet_from - s.started).total_seconds()
+        return [RhythmEvent(RhythmKind.PAUSE, start, start + silent, 0.9, ongoing=True,
+                            detail="no beat from the strap since: asystole or sinus arrest")]
 
     def _alerts(self, events: list[RhythmEvent], s: _Stream, device: DeviceIdentity, at: datetime) -> list[Alert]:
         out = []

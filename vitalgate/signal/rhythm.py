@@ -109,9 +109,9 @@ class RhythmConfig:
     # which in asystole never comes. Bedside monitors alarm asystole after a few seconds without
     # a beat; 6 s is a choice against nuisance alarms, not measured. A flat line cannot be told
     # from asystole on the ECG alone (an electrode off with the amplifier's noise only reads
-    # the same): it is reported as this pause too. From a strap (RR only): its notifications in
-    # skin contact without an interval for this long after its last beat (:meth:`RrStream.silence`).
-    # 0 turns it off.
+    # the same): it is reported as this pause too. From a strap (RR only), the ECG monitor raises
+    # it on notifications in skin contact without an interval for this long after its last beat
+    # (:meth:`vitalgate.gateway.ecg_monitor.EcgMonitor._silence`). 0 turns it off.
     asystole_alert_s: float = 6.0
     # ECG only: a pause whose gap holds a QRS-like wave at every place the rhythm before it puts
     # a beat is missed beats, not a pause (:func:`vitalgate.signal.ecg.undersensed_pauses`): a

@@ -193,8 +193,6 @@ class RrStream:
     def __init__(self, config: RhythmConfig | None = None) -> None:
         self.tracker = _RhythmTracker(config or DEFAULT)
         self.now_s = 0.0
-        self.last_beat_s: float | None = None  # None: no beat yet, or a gap since the last one
-        self.silent_from: float | None = None  # the beat after which a pause going on was reported
 
     def feed(self, chunk: npt.ArrayLike) -> list[RhythmEvent]:
         rr = np.asarray(chunk, dtype=np.float64).ravel()
@@ -202,25 +200,8 @@ class RrStream:
             raise SignalError("RR intervals must be positive finite seconds")
         times = self.now_s + np.cumsum(rr)
         if rr.size:
-            self.now_s = self.last_beat_s = float(times[-1])
+            self.now_s = float(times[-1])
         return self.tracker.add(times)
-
-    def silence(self, seconds: float) -> list[RhythmEvent]:
-        """The strap is heard (its notifications keep coming, in skin contact) but has sent no
-        interval for ``seconds`` since its last beat: it detects no beat. From ``asystole_alert_s``
-        on, that is a pause going on, reported once, at once, ``ongoing=True``, as
-        :class:`EcgStream` reports a flat line after the last QRS complex: in asystole no beat
-        comes to end the pause, and with RR intervals alone nothing was ever reported. Counted
-        only from a beat (not from a gap: a strap locking on again after lost contact or a lost
-        link sends no intervals for a few seconds). When a beat ends the pause, its interval is
-        a pause as usual."""
-        cfg = self.tracker.cfg
-        beat = self.last_beat_s
-        if cfg.asystole_alert_s <= 0 or beat is None or seconds < cfg.asystole_alert_s or beat == self.silent_from:
-            return []
-        self.silent_from = beat
-        return [RhythmEvent(RhythmKind.PAUSE, beat, beat + seconds, 0.9, ongoing=True,
-                            detail="no beat from the strap since: asystole or sinus arrest")]
 
     def skip(self, seconds: float) -> None:
         """``seconds`` passed without intervals (notifications or a link lost): the next beats
@@ -229,7 +210,6 @@ class RrStream:
         if seconds > 0:
             self.tracker.note_gap(self.now_s, self.now_s + seconds)
             self.now_s += seconds
-            self.last_beat_s = None
 
 
 class EcgStream:
