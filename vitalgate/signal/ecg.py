@@ -439,10 +439,10 @@ def _signal_stages(x: npt.NDArray[np.float64], fs: float, cfg: RhythmConfig, qua
 
 def silent_tail(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], n: int,
                 cfg: RhythmConfig = DEFAULT, quality: QualityConfig | None = None) -> int:
-    """The sample of the last detection of QRS size in an ``n``-sample input (``xd``: it
+    """The sample of the last detection that is no noise in an ``n``-sample input (``xd``: it
     decimated by ``decimation(fs)``; ``r``: the detections) when only noise follows it for
-    ``asystole_alert_s`` up to the end (detections each under ``PAUSE_NOISE_SIZE`` x the QRS
-    size) and the ECG after it is quiet (as :func:`quiet_pauses` judges a pause); else -1. An
+    ``asystole_alert_s`` up to the end (detections each under ``PAUSE_NOISE_MAX`` x the QRS size
+    and ``PAUSE_NOISE_SNR`` x the noise level of that stretch) and the ECG after it is quiet (as :func:`quiet_pauses` judges a pause); else -1. An
     asystole still going on: without it, a flat line after the last beat was reported as
     nothing (streaming) or as unreadable signal (offline) for as long as it lasted.
 
@@ -461,12 +461,18 @@ def silent_tail(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64]
     inside = (rd >= h) & (rd < len(xd) - h)
     if not inside.any():
         return -1
-    rows = np.lib.stride_tricks.sliding_window_view(xd, 2 * h + 1)[rd[inside] - h]
+    windows = np.lib.stride_tricks.sliding_window_view(xd, 2 * h + 1)
+    rows = windows[rd[inside] - h]
     amp = np.ptp(rows, axis=1)
     size = float(np.percentile(amp, 95))
     slope = float(np.percentile(np.abs(np.diff(rows, axis=1)).max(axis=1), 95))
     at = np.flatnonzero(inside)
-    big = at[amp > PAUSE_NOISE_SIZE * size]
+    # The noise of the last asystole_alert_s (its standard deviation if white, from the median
+    # step between samples): noise detections in a flat line hardly stand out from it, a QRS
+    # complex does (the ECG between beats is smooth)
+    level = float(np.median(np.abs(np.diff(xd[-round(cfg.asystole_alert_s * fsd) :])))) / (0.6745 * np.sqrt(2.0))
+    level = max(level, PAUSE_NOISE_FLOOR * size)  # (a line flat to the last bit has no noise to measure)
+    big = at[(amp > PAUSE_NOISE_MAX * size) | (amp > PAUSE_NOISE_SNR * level)]
     if not len(big) or n - int(r[big[-1]]) < cfg.asystole_alert_s * fs:
         return -1
     i = int(big[-1])
@@ -475,8 +481,9 @@ def silent_tail(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64]
     # ...and noise next to the beats just before it too: on a lead whose small normal beats
     # measure a few per cent of its large PVCs (MITDB 200's V1), those beats are not noise
     recent = amp[(r[at] >= r[i] - 10 * fs) & (r[at] <= r[i])]
+    ref = min(size, float(np.median(recent)))
     tail = amp[at > i]
-    if len(tail) and tail.max() > PAUSE_NOISE_SIZE * float(np.median(recent)):
+    if ((tail > PAUSE_NOISE_MAX * ref) | (tail > PAUSE_NOISE_SNR * level)).any():
         return -1
     # ...and unlike each other: noise in a flat line taken for beats has no shape in common, a
     # lead whose QRS all but vanishes (200's V1 at 882 s: 1-3 % of the beats before, their
@@ -571,12 +578,29 @@ def _quiet_gap(xd: npt.NDArray[np.float64], fsd: float, a: int, b: int, qrs_slop
 
 
 #: Detections in a long quiet gap between two clear QRS complexes that are noise, not beats
-#: (:func:`noise_in_pauses`, :func:`silent_tail`): none agrees with the QRS template and none
+#: (:func:`noise_in_pauses`): none agrees with the QRS template and none
 #: measures more than this share of the template's QRS (peak to peak, +-60 ms). Noise of 0.01
 #: mV in an asystole after 1.5-mV QRS complexes measures 0.02-0.03; 200's small normal beats on
 #: V1 among large PVCs 0.08-0.1 (at 0.25 they were dropped and a false 5.8-s pause reported).
-#: Noisier flat lines (over ~0.03 mV here) are still taken for beats: unreadable, no pause.
+#: Noisier flat lines (over ~0.03 mV here) are still taken for beats in a pause that a beat ends
+#: (offline): unreadable, no pause. After the last beat, see ``PAUSE_NOISE_MAX``.
 PAUSE_NOISE_SIZE = 0.05
+#: After the last QRS complex (:func:`silent_tail`) detections are noise up to this share of the
+#: QRS when each measures at most ``PAUSE_NOISE_SNR`` x the noise of the last ``asystole_alert_s`` (its
+#: standard deviation were it white, from the median step between samples): noise detections
+#: in a flat line measure 5-9 x it, a QRS complex stands out from the smooth ECG between beats
+#: (CinC 2017 A03870, small QRS under large T waves: 26 x; against the median peak to peak of
+#: +-60 ms windows instead it measured 1.3-2.2 x, as noise, and raised a false asystole). With
+#: the size alone, streamed 20-s flat lines after 10 beats of each of the 24 MITDB first leads
+#: were missed in 7 / 10 / 65 / 140 / 221 of 240 cases at 0.005 / 0.01 / 0.02 / 0.03 / 0.05 mV
+#: of noise; now 4 / 0 / 1 / 1 / 11.
+PAUSE_NOISE_MAX = 0.2
+PAUSE_NOISE_SNR = 12.0
+#: ...the noise level taken at least this share of the QRS, so that detections under
+#: ``PAUSE_NOISE_SNR`` x it (2.4 % of the QRS) are noise on a line flat to the last bit too. Faint
+#: beats standing far out of the noise are beats even under ``PAUSE_NOISE_SIZE`` (a lead whose
+#: gain drops to 5 %, with the noise: beats at 4.7 % of the QRS, 100 x the noise).
+PAUSE_NOISE_FLOOR = 0.002
 #: ...and noise does not repeat a shape: tail detections whose median correlation with their
 #: median shape reaches this are beats of a lead that all but lost them (:func:`silent_tail`).
 PAUSE_NOISE_ALIKE = 0.8
