@@ -470,8 +470,7 @@ def silent_tail(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64]
     # The noise of the last asystole_alert_s (its standard deviation if white, from the median
     # step between samples): noise detections in a flat line hardly stand out from it, a QRS
     # complex does (the ECG between beats is smooth)
-    level = float(np.median(np.abs(np.diff(xd[-round(cfg.asystole_alert_s * fsd) :])))) / (0.6745 * np.sqrt(2.0))
-    level = max(level, PAUSE_NOISE_FLOOR * size)  # (a line flat to the last bit has no noise to measure)
+    level = noise_level(xd[-round(cfg.asystole_alert_s * fsd) :], size)
     big = at[(amp > PAUSE_NOISE_MAX * size) | (amp > PAUSE_NOISE_SNR * level)]
     if not len(big) or n - int(r[big[-1]]) < cfg.asystole_alert_s * fs:
         return -1
@@ -582,18 +581,18 @@ def _quiet_gap(xd: npt.NDArray[np.float64], fsd: float, a: int, b: int, qrs_slop
 #: measures more than this share of the template's QRS (peak to peak, +-60 ms). Noise of 0.01
 #: mV in an asystole after 1.5-mV QRS complexes measures 0.02-0.03; 200's small normal beats on
 #: V1 among large PVCs 0.08-0.1 (at 0.25 they were dropped and a false 5.8-s pause reported).
-#: Noisier flat lines (over ~0.03 mV here) are still taken for beats in a pause that a beat ends
-#: (offline): unreadable, no pause. After the last beat, see ``PAUSE_NOISE_MAX``.
+#: Noisier flat lines (over ~0.03 mV here): see ``PAUSE_NOISE_MAX``.
 PAUSE_NOISE_SIZE = 0.05
-#: After the last QRS complex (:func:`silent_tail`) detections are noise up to this share of the
-#: QRS when each measures at most ``PAUSE_NOISE_SNR`` x the noise of the last ``asystole_alert_s`` (its
+#: Detections are noise up to this share of the QRS too, after the last QRS complex
+#: (:func:`silent_tail`) and in a gap (:func:`noise_in_pauses`), when each measures at most ``PAUSE_NOISE_SNR`` x the noise of the last ``asystole_alert_s`` (its
 #: standard deviation were it white, from the median step between samples): noise detections
 #: in a flat line measure 5-9 x it, a QRS complex stands out from the smooth ECG between beats
 #: (CinC 2017 A03870, small QRS under large T waves: 26 x; against the median peak to peak of
 #: +-60 ms windows instead it measured 1.3-2.2 x, as noise, and raised a false asystole). With
 #: the size alone, streamed 20-s flat lines after 10 beats of each of the 24 MITDB first leads
 #: were missed in 7 / 10 / 65 / 140 / 221 of 240 cases at 0.005 / 0.01 / 0.02 / 0.03 / 0.05 mV
-#: of noise; now 4 / 0 / 1 / 1 / 11.
+#: of noise; now 4 / 0 / 1 / 1 / 11. Offline, a 20-s flat line with 0.03 mV of noise between two
+#: beats (5 places in each of the 24) was a whole pause in 34 of 120, now 95 (10 s: 106 as before).
 PAUSE_NOISE_MAX = 0.2
 PAUSE_NOISE_SNR = 12.0
 #: ...the noise level taken at least this share of the QRS, so that detections under
@@ -606,6 +605,14 @@ PAUSE_NOISE_FLOOR = 0.002
 PAUSE_NOISE_ALIKE = 0.8
 
 
+def noise_level(xd: npt.NDArray[np.float64], qrs_size: float) -> float:
+    """The noise of the ECG ``xd`` (its standard deviation were it white, from the median step
+    between samples), at least ``PAUSE_NOISE_FLOOR`` x ``qrs_size`` (a line flat to the last bit
+    has no noise to measure)."""
+    step = float(np.median(np.abs(np.diff(xd)))) if len(xd) > 1 else 0.0
+    return max(step / (0.6745 * float(np.sqrt(2.0))), PAUSE_NOISE_FLOOR * float(qrs_size))
+
+
 def noise_in_pauses(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64], clean: npt.NDArray[np.bool_],
                     qrs_slope: npt.NDArray[np.float64], qrs_size: npt.NDArray[np.float64], cfg: RhythmConfig = DEFAULT,
                     quality: QualityConfig | None = None) -> npt.NDArray[np.bool_]:
@@ -615,7 +622,8 @@ def noise_in_pauses(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.in
     s or more was reported as unreadable signal, not as a pause (the intervals between the
     noise "beats" are short). Between two beats that are ``clean`` (clear QRS complexes) and more
     than ``pause_s`` apart, detections none of which is ``clean`` and each under
-    ``PAUSE_NOISE_SIZE`` x the QRS template's size, in a gap that is quiet as
+    ``PAUSE_NOISE_SIZE`` x the QRS template's size (or under ``PAUSE_NOISE_MAX`` x it and
+    ``PAUSE_NOISE_SNR`` x the gap's :func:`noise_level`), in a gap that is quiet as
     :func:`quiet_pauses` judges it, are noise. A faint QRS (a lead whose gain drops) agrees with
     its template and is kept."""
     q = quality or cfg.quality
@@ -632,8 +640,10 @@ def noise_in_pauses(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.in
         if inner.min() < h or inner.max() >= len(xd) - h:
             continue
         rows = np.lib.stride_tricks.sliding_window_view(xd, 2 * h + 1)[inner - h]
-        if np.ptp(rows, axis=1).max() > PAUSE_NOISE_SIZE * qrs_size[p]:
-            continue  # (nan size: not judged)
+        amp = np.ptp(rows, axis=1).max()
+        if not amp <= PAUSE_NOISE_SIZE * qrs_size[p] and not (  # (nan size: not judged)
+                amp <= PAUSE_NOISE_MAX * qrs_size[p] and amp <= PAUSE_NOISE_SNR * noise_level(xd[r[p] // k : r[e] // k], qrs_size[p])):
+            continue
         if _quiet_gap(xd, fsd, int(r[p]) // k, int(r[e]) // k, float(qrs_slope[p]), float(qrs_size[p]), q):
             drop[p + 1 : e] = True
     return drop
