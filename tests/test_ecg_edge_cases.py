@@ -751,6 +751,27 @@ def test_an_asystole_in_noise_that_ends_is_a_pause_offline(shared_data: Path, re
         assert [round(a - start, 1) for a, b in _pauses(screen_ecg(y, fs).events) if b - a > 20.0] == [0.0], (rec, i)
 
 
+@pytest.mark.parametrize("noise", [0.01, 0.03])
+def test_a_20_s_asystole_that_ends_is_reported_whole_streaming(shared_data: Path, noise: float) -> None:
+    """The stream reports an asystole while it lasts (critical) and, once a beat ends it, the
+    whole pause (urgent): the heart started again, and how long it stopped. After 20 s the
+    stream's 30-s buffer held 44 noise detections to 13 beats, its templates were noise (a QRS of
+    0.025 mV) and the pause was never reported whole; the beats bounding a gap are now judged by
+    their own QRS too, and the templates made again without the noise."""
+    from vitalgate.signal import EcgStream
+
+    x, fs, ref, _ = mitdb(shared_data, "100")
+    rng = np.random.default_rng(7)
+    c = int(ref[40]) + round(0.45 * fs)
+    n = int(20 * fs)
+    y = np.concatenate([x[:c], x[c] + np.cumsum(rng.normal(0, 0.002, n)) + rng.normal(0, noise, n), x[c : c + int(40 * fs)]])
+    pauses = [(round(e.start_s - ref[40] / fs, 1), round(e.end_s - e.start_s), e.ongoing)
+              for e in feed_all(EcgStream(fs), y) if e.kind is RhythmKind.PAUSE]
+    assert pauses[0][0] == 0.0  # from the last beat,
+    assert pauses[0][2]  # going on
+    assert pauses[1:] == [(0.0, 21, False)]  # and whole when it ended
+
+
 @pytest.mark.parametrize(("rec", "at"), [("103", 100.0), ("201", 400.0)])
 def test_a_lead_whose_gain_drops_is_no_asystole(shared_data: Path, rec: str, at: float) -> None:
     """A lead whose gain drops to 5 % for 8 s (a patch lifting): its beats measure just under 5 %
