@@ -715,7 +715,8 @@ def test_an_asystole_in_noise_is_reported(shared_data: Path, rec: str) -> None:
     beat: the noise taken for beats measures 5-10 % of the QRS, over the 5 % noise may measure,
     and the asystole was missed (140 of 240 such cases over the 24 MITDB first leads; 114's small
     V5 QRS from 0.005 mV). Detections up to 20 % of the QRS that stand under 12 x the noise of
-    the last seconds are noise too: each reported within 12 s of the last beat."""
+    the last seconds, and do not keep the QRS's shape, are noise too: each reported within 17 s
+    of the last beat (of the 240 at 0.03 mV: 219 within 12 s, 13 a pass later, 8 missed)."""
     from vitalgate.signal import EcgStream
 
     x, fs, ref, _ = mitdb(shared_data, rec)
@@ -731,7 +732,7 @@ def test_an_asystole_in_noise_is_reported(shared_data: Path, rec: str) -> None:
         assert going, (rec, i)
         at, e = going[0]
         assert abs(e.start_s - (ref[i] - c) / fs - 60.0) < 0.1, (rec, i)
-        assert at - e.start_s <= 12.0, (rec, i)
+        assert at - e.start_s <= 17.0, (rec, i)
 
 
 @pytest.mark.parametrize("rec", ["100", "101"])
@@ -785,6 +786,23 @@ def test_a_lead_whose_gain_drops_is_no_asystole(shared_data: Path, rec: str, at:
     a, b = int(25 * fs), int(33 * fs)
     base = np.median(y[a - int(2 * fs) : b + int(2 * fs)])
     y[a:b] = base + 0.05 * (y[a:b] - base)
+    assert not [e for e in feed_all(EcgStream(fs), y) if e.kind is RhythmKind.PAUSE and e.ongoing]
+
+
+@pytest.mark.parametrize(("rec", "at", "noise"), [("121", 300.0, 0.03), ("201", 900.0, 0.03), ("201", 900.0, 0.02)])
+def test_a_lead_whose_gain_drops_under_noise_is_no_asystole(shared_data: Path, rec: str, at: float, noise: float) -> None:
+    """A lead whose gain drops to 10 % for 15 s under 0.02-0.03 mV of noise (a patch lifting):
+    its faint beats measure as much over the noise as an asystole's noise detections do, and
+    raised false critical asystole alerts once those counted as noise up to 20 % of the QRS
+    (found in review). They keep the shape of the QRS before them: beats, no asystole."""
+    from vitalgate.signal import EcgStream
+
+    x, fs, _, _ = mitdb(shared_data, rec)
+    y = x[int((at - 30) * fs) : int((at + 30) * fs)].copy()
+    a, b = int(30 * fs), int(45 * fs)
+    base = np.median(y[a - int(2 * fs) : b + int(2 * fs)])
+    y[a:b] = base + 0.1 * (y[a:b] - base)
+    y += np.random.default_rng(7).normal(0, noise, len(y))
     assert not [e for e in feed_all(EcgStream(fs), y) if e.kind is RhythmKind.PAUSE and e.ongoing]
 
 
