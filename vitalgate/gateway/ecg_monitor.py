@@ -3,8 +3,8 @@
 One :class:`~vitalgate.signal.EcgStream` per ECG device (or :class:`~vitalgate.signal.RrStream`
 per strap sending only RR intervals). An AF episode becomes an alert as soon as the screening is
 sure of it (30 s of AF, half a window behind the newest beat); pauses, brady/tachycardia and
-frequent ectopy become alerts when they are complete, a pause still going on (asystole) at once; ECG unreadable for minutes (electrode off)
-becomes an informational alert while it lasts. Each carries the ECG strip it came from.
+frequent ectopy become alerts when they are complete, a pause still going on (asystole) at once;
+ECG unreadable for minutes (electrode off) becomes an informational alert while it lasts. Each carries the ECG strip it came from.
 The alerts go through the :class:`~vitalgate.gateway.alerts.AlertEngine` so they are
 acknowledged and escalated like the vitals alerts. A finding seen again while its alert is still
 unacknowledged re-publishes that alert (saying when) rather than raising a second one.
@@ -44,8 +44,8 @@ RULES: dict[RhythmKind, tuple[str, Severity]] = {
 }
 #: A pause still going on (only noise for ``[ecg] asystole_alert_s`` after the last QRS
 #: complex, the ECG flat since; from a strap, its notifications without an interval for that
-#: long after its last beat, in skin contact): asystole, a cardiac arrest with no shockable rhythm; ERC 2021
-#: resuscitation guideline: call the emergency number at once. (Its end, when a beat comes,
+#: long after its last beat, in skin contact): asystole, a cardiac arrest with no shockable
+#: rhythm; ERC 2021 resuscitation guideline: call the emergency number at once. (Its end, when a beat comes,
 #: is an ``ecg_pause``.)
 ASYSTOLE: tuple[str, Severity] = ("ecg_asystole", Severity.CRITICAL)
 MAX_STRIP_SAMPLES = 60_000

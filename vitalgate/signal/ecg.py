@@ -457,7 +457,8 @@ def silent_tail(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64]
     """The sample of the last detection that is no noise in an ``n``-sample input (``xd``: it
     decimated by ``decimation(fs)``; ``r``: the detections) when only noise follows it for
     ``asystole_alert_s`` up to the end (detections each under ``PAUSE_NOISE_MAX`` x the QRS size
-    and ``PAUSE_NOISE_SNR`` x the noise level of that stretch) and the ECG after it is quiet (as :func:`quiet_pauses` judges a pause); else -1. An
+    and ``PAUSE_NOISE_SNR`` x the noise level of that stretch) and the ECG after it is quiet (as
+    :func:`quiet_pauses` judges a pause); else -1. An
     asystole still going on: without it, a flat line after the last beat was reported as
     nothing (streaming) or as unreadable signal (offline) for as long as it lasted.
 
@@ -486,7 +487,8 @@ def silent_tail(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64]
     # step between samples): noise detections in a flat line hardly stand out from it, a QRS
     # complex does (the ECG between beats is smooth)
     level = noise_level(xd[-round(cfg.asystole_alert_s * fsd) :], size)
-    big = at[(amp > PAUSE_NOISE_MAX * size) | (amp > PAUSE_NOISE_SNR * level)]
+    beat = (amp > PAUSE_NOISE_MAX * size) | (amp > PAUSE_NOISE_SNR * level)
+    big = at[beat]
     if not len(big) or n - int(r[big[-1]]) < cfg.asystole_alert_s * fs:
         return -1
     i = int(big[-1])
@@ -511,7 +513,7 @@ def silent_tail(xd: npt.NDArray[np.float64], fs: float, r: npt.NDArray[np.int64]
     # drops keeps its beats' shape under the noise
     faint = after[tail > PAUSE_NOISE_SIZE * ref]
     if len(faint):
-        qrs = np.median(_detrended(rows[np.isin(at, big) & (at <= i)][-8:]), axis=0)
+        qrs = np.median(_detrended(rows[beat & (at <= i)][-8:]), axis=0)
         if float(np.median(_correlation(_detrended(faint), qrs))) >= PAUSE_NOISE_QRS_CORR:
             return -1
     end = len(xd) - 2 * h - 1  # (the gap judged up to the last samples, with a little after it)
@@ -606,15 +608,17 @@ def _quiet_gap(xd: npt.NDArray[np.float64], fsd: float, a: int, b: int, qrs_slop
 #: Noisier flat lines (over ~0.03 mV here): see ``PAUSE_NOISE_MAX``.
 PAUSE_NOISE_SIZE = 0.05
 #: Detections are noise up to this share of the QRS too, after the last QRS complex
-#: (:func:`silent_tail`) and in a gap (:func:`noise_in_pauses`), when each measures at most ``PAUSE_NOISE_SNR`` x the noise of the last ``asystole_alert_s`` (its
+#: (:func:`silent_tail`) and in a gap (:func:`noise_in_pauses`), when each measures at most
+#: ``PAUSE_NOISE_SNR`` x the :func:`noise_level` of the last ``asystole_alert_s`` or of the gap (its
 #: standard deviation were it white, from the median step between samples): noise detections
 #: in a flat line measure 5-9 x it, a QRS complex stands out from the smooth ECG between beats
 #: (CinC 2017 A03870, small QRS under large T waves: 26 x; against the median peak to peak of
 #: +-60 ms windows instead it measured 1.3-2.2 x, as noise, and raised a false asystole). With
 #: the size alone, streamed 20-s flat lines after 10 beats of each of the 24 MITDB first leads
 #: were missed in 7 / 10 / 65 / 140 / 221 of 240 cases at 0.005 / 0.01 / 0.02 / 0.03 / 0.05 mV
-#: of noise; 4 / 0 / 1 / 1 / 11 with this rule alone (with ``PAUSE_NOISE_QRS_CORR``, 0.01-0.03 mV: 1 / 7 / 8). Offline, a 20-s flat line with 0.03 mV of noise between two
-#: beats (5 places in each of the 24) was a whole pause in 34 of 120, now 95 (10 s: 106 as before).
+#: of noise; 4 / 0 / 1 / 1 / 11 with this rule alone (with ``PAUSE_NOISE_QRS_CORR``, 0.01-0.03
+#: mV: 1 / 7 / 8). Offline, a 20-s flat line with 0.03 mV of noise between two beats (5 places in
+#: each of the 24) was a whole pause in 34 of 120, now 95 (10 s: 106 as before).
 PAUSE_NOISE_MAX = 0.2
 PAUSE_NOISE_SNR = 12.0
 #: ...the noise level taken at least this share of the QRS, so that detections under
